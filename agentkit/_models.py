@@ -1,0 +1,229 @@
+"""The model catalog: which wire style each model takes, its window and its price.
+
+Data, not code. `ModelCatalog.get(name)` looks a name up exactly, then by family rule
+(`*-0613*` takes `functions`, `*-1106*` takes `tools`, ...), then falls back to a model that
+takes `tools` with unknown window and price, so new models work without a release. Users
+register their own entries or override ours with `catalog.register(ModelInfo(...))`.
+
+Prices are GoAPI's, in US dollars per 1,000 tokens. GoAPI charges one fifth of OpenAI's list
+price for GPT-3.5 models; for GPT-4 models it publishes no discount, so OpenAI's list price
+of the time is used.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal, TypeAlias
+
+from ._messages import Usage
+
+__all__ = ["ApiStyle", "ModelCatalog", "ModelInfo", "ModelSettings", "default_catalog"]
+
+ApiStyle: TypeAlias = Literal["functions", "tools"]
+"""The two wire styles of function calling: legacy `functions` and newer `tools`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What agentkit knows about a model.
+
+    Example:
+        >>> info = ModelInfo("my-finetune", style="tools", context_window=16_385)
+        >>> info.supports_functions
+        True
+    """
+
+    name: str
+    """The model name sent in requests."""
+
+    style: ApiStyle | None = "tools"
+    """How it takes functions: `"functions"`, `"tools"`, or `None` for no function calling."""
+
+    context_window: int | None = None
+    """Prompt plus completion tokens it accepts, if known."""
+
+    max_output_tokens: int | None = None
+    """The most tokens it generates in one reply, if less than the window and known."""
+
+    vision: bool = False
+    """Whether it accepts image parts in user messages."""
+
+    input_price: float | None = None
+    """USD per 1,000 prompt tokens, if known."""
+
+    output_price: float | None = None
+    """USD per 1,000 completion tokens, if known."""
+
+    known: bool = True
+    """`False` for the fallback entry made up for a name the catalog does not list."""
+
+    @property
+    def supports_functions(self) -> bool:
+        """Whether the model can call functions at all."""
+        return self.style is not None
+
+    @property
+    def parallel_calls(self) -> bool:
+        """Whether one reply may hold several calls (the `tools` style)."""
+        return self.style == "tools"
+
+    def cost(self, usage: Usage) -> float | None:
+        """The price of `usage` in USD, or `None` when a price or a token count is unknown.
+
+        A usage with requests that reported no tokens has no exact cost, so it gives `None`
+        as well: a cost is never invented.
+        """
+        if (
+            self.input_price is None
+            or self.output_price is None
+            or usage.prompt_tokens is None
+            or usage.completion_tokens is None
+            or not usage.complete
+        ):
+            return None
+        return (
+            usage.prompt_tokens * self.input_price + usage.completion_tokens * self.output_price
+        ) / 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelSettings:
+    """How to ask the model: the optional request fields of chat completions.
+
+    `None` leaves a field out of the request, so the server's default applies.
+
+    Example:
+        >>> settings = ModelSettings(temperature=0, max_tokens=300, seed=7)
+    """
+
+    temperature: float | None = None
+    """Sampling temperature, 0 to 2."""
+
+    top_p: float | None = None
+    """Nucleus sampling mass, 0 to 1."""
+
+    max_tokens: int | None = None
+    """The most tokens to generate (send it for `gpt-4-vision-preview`, which is terse without)."""
+
+    stop: str | Sequence[str] | None = None
+    """Up to four sequences where generation stops."""
+
+    presence_penalty: float | None = None
+    """-2 to 2: positive values favour new topics."""
+
+    frequency_penalty: float | None = None
+    """-2 to 2: positive values discourage repetition."""
+
+    logit_bias: Mapping[str, int] | None = None
+    """Token id (as a string) to a bias from -100 to 100."""
+
+    seed: int | None = None
+    """Best-effort deterministic sampling (1106 models)."""
+
+    user: str | None = None
+    """An id for the end user, for the service's abuse monitoring."""
+
+    response_format: Literal["text", "json_object"] | None = None
+    """`"json_object"` asks 1106 models for valid JSON (say "JSON" in a message too)."""
+
+    extra_body: Mapping[str, object] = field(default_factory=dict)
+    """Further request fields, sent as they are, for servers that take more."""
+
+
+_GPT35_DISCOUNT = 5  # GoAPI: "The price of GPT-3.5 call is 1/5 of the price of OpenAI"
+
+
+def _gpt35(name: str, style: ApiStyle | None, window: int, p_in: float, p_out: float) -> ModelInfo:
+    return ModelInfo(
+        name,
+        style=style,
+        context_window=window,
+        input_price=p_in / _GPT35_DISCOUNT,
+        output_price=p_out / _GPT35_DISCOUNT,
+    )
+
+
+#: The ten models GoAPI lists, with OpenAI's list prices of the time (see module docstring).
+GOAPI_MODELS: tuple[ModelInfo, ...] = (
+    _gpt35("gpt-3.5-turbo", "functions", 4_096, 0.0015, 0.002),
+    _gpt35("gpt-3.5-turbo-0301", None, 4_096, 0.0015, 0.002),
+    _gpt35("gpt-3.5-turbo-0613", "functions", 4_096, 0.0015, 0.002),
+    _gpt35("gpt-3.5-turbo-16k", "functions", 16_385, 0.003, 0.004),
+    _gpt35("gpt-3.5-turbo-16k-0613", "functions", 16_385, 0.003, 0.004),
+    replace(_gpt35("gpt-3.5-turbo-1106", "tools", 16_385, 0.001, 0.002), max_output_tokens=4_096),
+    ModelInfo("gpt-4", "functions", 8_192, input_price=0.03, output_price=0.06),
+    ModelInfo("gpt-4-0613", "functions", 8_192, input_price=0.03, output_price=0.06),
+    ModelInfo("gpt-4-1106-preview", "tools", 128_000, 4_096, input_price=0.01, output_price=0.03),
+    ModelInfo(
+        "gpt-4-vision-preview",
+        None,
+        128_000,
+        4_096,
+        vision=True,
+        input_price=0.01,
+        output_price=0.03,
+    ),
+)
+
+#: Family rules for names the catalog does not list, tried in order (fnmatch patterns).
+FAMILY_RULES: tuple[tuple[str, ApiStyle | None], ...] = (
+    ("*-0301*", None),
+    ("*-0314*", None),
+    ("*-vision-preview*", None),
+    ("*-0613*", "functions"),
+    ("*-1106*", "tools"),
+)
+
+
+class ModelCatalog:
+    """A lookup from model names to `ModelInfo`, extensible by the user.
+
+    Example:
+        >>> catalog = ModelCatalog()
+        >>> catalog.get("gpt-3.5-turbo").style
+        'functions'
+        >>> catalog.get("gpt-4-0613-custom").style  # a family rule
+        'functions'
+        >>> catalog.get("brand-new-model").known
+        False
+        >>> catalog.register(ModelInfo("brand-new-model", style="functions"))
+        >>> catalog.get("brand-new-model").style
+        'functions'
+    """
+
+    def __init__(
+        self,
+        models: Iterable[ModelInfo] = GOAPI_MODELS,
+        rules: Iterable[tuple[str, ApiStyle | None]] = FAMILY_RULES,
+    ) -> None:
+        self._models: dict[str, ModelInfo] = {m.name: m for m in models}
+        self._rules = tuple(rules)
+
+    def register(self, info: ModelInfo) -> None:
+        """Add a model, or replace the entry of the same name."""
+        self._models[info.name] = info
+
+    def get(self, name: str) -> ModelInfo:
+        """The entry for `name`: exact, else by family rule, else a `tools`-style fallback."""
+        info = self._models.get(name)
+        if info is not None:
+            return info
+        for pattern, style in self._rules:
+            if fnmatch.fnmatchcase(name, pattern):
+                return ModelInfo(name, style=style, known=False)
+        return ModelInfo(name, style="tools", known=False)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._models
+
+    def __iter__(self) -> Iterator[ModelInfo]:
+        return iter(sorted(self._models.values(), key=lambda m: m.name))
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+
+default_catalog = ModelCatalog()
+"""The catalog agents use unless given another; `register()` on it affects them all."""
