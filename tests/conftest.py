@@ -60,3 +60,12 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def anyio_backend() -> str:
     """Async tests run on asyncio (anyio's pytest plugin ships with httpx's anyio)."""
     return "asyncio"
+
+
+@pytest.fixture(params=["sync", "async"])
+def driver(request: pytest.FixtureRequest) -> Any:
+    """Each agent behaviour test runs once through `run`/`stream` and once through
+    `arun`/`astream`."""
+    from tests.helpers import Driver
+
+    return Driver(request.param)
