@@ -44,6 +44,7 @@ from ._messages import (
     UserMessage,
 )
 from ._models import ApiStyle, ModelCatalog, ModelInfo, ModelSettings, default_catalog
+from ._tools import ArgumentError, RunContext, Tool, tool
 from ._version import __version__
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "APITimeoutError",
     "AgentkitError",
     "ApiStyle",
+    "ArgumentError",
     "AssistantMessage",
     "AuthenticationError",
     "BadRequestError",
@@ -71,11 +73,13 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RunContext",
     "RunError",
     "StreamError",
     "StreamEventError",
     "SystemMessage",
     "TextPart",
+    "Tool",
     "ToolCall",
     "ToolCallTruncated",
     "ToolResult",
@@ -88,4 +92,5 @@ __all__ = [
     "UserMessage",
     "__version__",
     "default_catalog",
+    "tool",
 ]

@@ -28,6 +28,8 @@ AgentkitError                      root: `except agentkit.AgentkitError` catches
     └── ToolCallTruncated          a call was cut off by finish_reason length/content_filter
 
 ToolRetry                          outside the tree: a tool asks the model to try again
+ArgumentError                      outside the tree (in _tools): the model's arguments were
+                                   invalid; its text is written for the model to fix them
 ```
 
 No error's text ever contains an API key: every message and body excerpt passes through

@@ -39,10 +39,12 @@ EXCEPTIONS = [
 ]
 
 
-def test_every_error_but_toolretry_is_in_the_tree():
-    """One root catches everything agentkit raises; `ToolRetry` is a signal, not an error."""
+def test_every_error_but_the_model_feedback_signals_is_in_the_tree():
+    """One root catches everything agentkit raises to the developer; `ToolRetry` and
+    `ArgumentError` are feedback for the model, not errors of agentkit's."""
+    signals = (ToolRetry, agentkit.ArgumentError)
     for cls in EXCEPTIONS:
-        assert issubclass(cls, AgentkitError) != (cls is ToolRetry), cls
+        assert issubclass(cls, AgentkitError) != (cls in signals), cls
 
 
 def test_tree_in_docstring_names_every_class():

@@ -1,0 +1,141 @@
+"""How long defining tools and validating their arguments takes.
+
+Run: python benchmarks/bench_tools.py
+
+Prints the time to decorate 200 varied functions (each builds one pydantic model and its lean
+JSON schema), the time to validate 10,000 argument strings (valid and invalid mixed), and the
+size of the `get_current_weather` schema from the README as compact JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Literal
+
+from agentkit import ArgumentError, tool
+
+# Parameter lists cycled through to make 200 different functions.
+SIGNATURES = [
+    "location: str, unit: Literal['celsius', 'fahrenheit'] = 'celsius'",
+    "query: str, limit: Annotated[int, Field(ge=1, le=50)] = 10, tags: list[str] | None = None",
+    "when: datetime.datetime, duration: datetime.timedelta, id: uuid.UUID",
+    "point: Point, zoom: float = 1.0",
+    "items: list[Item], mode: Mode = Mode.FAST, dry_run: bool = False",
+    "a: int, /, b: int, *, c: Annotated[int, 'The third.'] = 3",
+    "address: Address, note: Optional[str] = None",
+    "matrix: list[list[float]], labels: dict[str, int], pair: tuple[int, str]",
+]
+
+PRELUDE = """
+import dataclasses, datetime, enum, uuid
+from typing import Annotated, Literal, Optional
+from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
+
+@dataclasses.dataclass
+class Point:
+    x: float
+    y: float
+
+class Item(BaseModel):
+    name: str
+    count: int = 1
+
+class Mode(str, enum.Enum):
+    FAST = "fast"
+    SAFE = "safe"
+
+class Address(TypedDict):
+    street: str
+    city: str
+"""
+
+TEMPLATE = '''
+def f{i}({signature}) -> str:
+    """Function number {i}.
+
+    Args:
+        {first}: The first parameter.
+    """
+    return "ok"
+'''
+
+
+def make_functions(count: int) -> list[object]:
+    namespace: dict[str, object] = {}
+    exec(PRELUDE, namespace)  # noqa: S102  (the benchmark builds its own functions)
+    functions = []
+    for i in range(count):
+        signature = SIGNATURES[i % len(SIGNATURES)]
+        first = signature.split(":")[0]
+        exec(TEMPLATE.format(i=i, signature=signature, first=first), namespace)  # noqa: S102
+        functions.append(namespace[f"f{i}"])
+    return functions
+
+
+@tool
+def get_current_weather(location: str, unit: Literal["celsius", "fahrenheit"] = "celsius") -> str:
+    """Get the current weather in a given location.
+
+    Args:
+        location: The city and state, e.g. San Francisco, CA
+        unit: Temperature unit.
+    """
+    return f"20 degrees {unit} in {location}"
+
+
+def argument_strings(count: int) -> list[str]:
+    rng = random.Random(4)
+    samples = [
+        '{"location": "San Francisco, CA"}',
+        '{"location": "Paris", "unit": "fahrenheit"}',
+        '{"location": "Berlin", "unit": "celsius"}',
+        "",
+        '{"location": 5}',  # wrong type
+        '{"unit": "kelvin"}',  # missing + bad literal
+        '{"location": "Oslo", "extra": true}',  # unexpected
+        '{"location": "Rome"',  # invalid JSON
+    ]
+    return [rng.choice(samples) for _ in range(count)]
+
+
+def is_valid(arguments: str) -> bool:
+    try:
+        get_current_weather.validate(arguments)
+    except ArgumentError:
+        return False
+    return True
+
+
+def main() -> None:
+    functions = make_functions(200)
+    start = time.perf_counter()
+    tools = [tool(f) for f in functions]  # type: ignore[arg-type]
+    decorate = time.perf_counter() - start
+    each = decorate / 200 * 1e6
+    print(f"decorate 200 functions:      {decorate * 1e3:8.1f} ms  ({each:.0f} µs each)")
+    assert len({t.name for t in tools}) == 200
+
+    strings = argument_strings(10_000)
+    start = time.perf_counter()
+    errors = sum(not is_valid(arguments) for arguments in strings)
+    validate = time.perf_counter() - start
+    print(
+        f"validate 10,000 arguments:   {validate * 1e3:8.1f} ms  "
+        f"({validate / 10_000 * 1e6:.1f} µs each, {errors} of them invalid)"
+    )
+    valid = [arguments for arguments in strings if is_valid(arguments)]
+    start = time.perf_counter()
+    for arguments in valid:
+        get_current_weather.validate(arguments)
+    only_valid = time.perf_counter() - start
+    print(f"  valid ones only:            {only_valid / len(valid) * 1e6:8.1f} µs each")
+
+    size = len(json.dumps(get_current_weather.schema, separators=(",", ":")))
+    print(f"get_current_weather schema:  {size:8d} bytes (compact JSON)")
+
+
+if __name__ == "__main__":
+    main()
