@@ -1,0 +1,570 @@
+"""The agent loop, written once and without IO.
+
+`agent_flow()` is a generator in the style of httpx's `Auth.auth_flow`: it *yields* what it
+needs done and is *sent* the outcome, so one loop serves the sync and the async drivers.
+
+```
+CallModel(messages, tools)      ─▶ driver sends the chat        ─▶ .send(ModelResponse)
+Approve(calls)                  ─▶ driver asks the approver     ─▶ .send(tuple[bool | str])
+RunTools(planned calls)         ─▶ driver runs the functions    ─▶ .send(tuple[ToolOutcome])
+return RunResult                ─▶ the run is over
+```
+
+All the decisions live here: when a reply ends the run (from the message, not from
+`finish_reason` alone), how bad model output is fed back, each tool's retry budget, the usage
+limits, structured output. The loop never sees JSON or HTTP.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
+
+from ._exceptions import (
+    MaxTurnsExceeded,
+    ToolCallTruncated,
+    ToolRetriesExceeded,
+    ToolRetry,
+    UsageError,
+    UsageLimitExceeded,
+)
+from ._log import logger
+from ._messages import (
+    AssistantMessage,
+    Message,
+    ModelResponse,
+    ToolCall,
+    ToolResult,
+    Usage,
+    UserMessage,
+)
+from ._models import ModelInfo
+from ._tools import ArgumentError, RunContext, Tool, format_result
+
+__all__ = [
+    "Action",
+    "Approve",
+    "CallModel",
+    "Emit",
+    "PlannedCall",
+    "RunPlan",
+    "RunResult",
+    "RunTools",
+    "ToolCallFinished",
+    "ToolCallStarted",
+    "ToolOutcome",
+    "UsageLimits",
+    "agent_flow",
+    "check_history",
+]
+
+OutputT = TypeVar("OutputT")
+
+OnToolError: TypeAlias = Literal["feedback", "raise"]
+
+#: Finish reasons that mean the reply was cut off: a call in it is never executed.
+_CUT_OFF = frozenset({"length", "content_filter"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageLimits:
+    """Budgets for one run, checked before each request and before tools run.
+
+    `None` means no limit. Token and cost checks use what the server reported so far plus an
+    estimate of the next prompt (about four characters a token; see `estimate_tokens`).
+
+    Example:
+        >>> limits = UsageLimits(requests=5, cost=0.01)
+    """
+
+    requests: int | None = None
+    """The most requests to send to the model."""
+
+    total_tokens: int | None = None
+    """The most prompt plus completion tokens."""
+
+    cost: float | None = None
+    """The most USD to spend (needs prices in the model catalog)."""
+
+    tool_calls: int | None = None
+    """The most function calls to execute."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult(Generic[OutputT]):
+    """What a finished run gives back."""
+
+    output: OutputT
+    """The answer: the reply's text, or the validated object when `output_type` was given."""
+
+    messages: tuple[Message, ...]
+    """The whole chat, history included: pass it as `history=` to go on."""
+
+    usage: Usage
+    """Requests, tokens and tool calls of this run (not of the history)."""
+
+    turns: int
+    """Requests sent to the model in this run."""
+
+    finish_reason: str | None
+    """The last reply's finish reason (`"length"` means the answer was cut off)."""
+
+    model: ModelInfo
+    """The model the run used, with its prices."""
+
+    new_message_index: int = 0
+    """Where this run's own messages start in `messages` (after the history and prompt)."""
+
+    @property
+    def cost(self) -> float | None:
+        """The run's price in USD, or `None` if prices or token counts are unknown."""
+        return self.model.cost(self.usage)
+
+    @property
+    def new_messages(self) -> tuple[Message, ...]:
+        """The messages this run added: the prompt, the replies and the tool results."""
+        return self.messages[self.new_message_index :]
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """Everything about a run that is fixed before it starts (the agent builds it once)."""
+
+    model: ModelInfo
+    tools: Mapping[str, Tool[..., Any]]
+    output_tool: Tool[..., Any] | None = None
+    max_turns: int = 20
+    tool_retries: int = 2
+    on_tool_error: OnToolError = "feedback"
+    limits: UsageLimits | None = None
+    has_approver: bool = False
+
+    def retries_for(self, name: str) -> int:
+        """The retry budget of a tool (or of an unknown name the model keeps calling)."""
+        tool = self.tools.get(name)
+        if tool is None or tool.retries is None:
+            return self.tool_retries
+        return tool.retries
+
+
+# ------------------------------------------------------------------ actions and outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class CallModel:
+    """Ask the model: send `messages` offering `tools`; answer with a `ModelResponse`."""
+
+    messages: tuple[Message, ...]
+    tools: tuple[Tool[..., Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Approve:
+    """Ask the approver about each call; answer with a `bool | str` per call, in order."""
+
+    calls: tuple[ToolCall, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCall:
+    """A validated call, ready to invoke: `tool.invoke(values, ctx)`."""
+
+    call: ToolCall
+    tool: Tool[..., Any]
+    values: dict[str, Any]
+    ctx: RunContext[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RunTools:
+    """Run these calls (concurrently where the driver can); answer with a `ToolOutcome` each."""
+
+    calls: tuple[PlannedCall, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOutcome:
+    """What running one call gave: its return value, or the exception it raised."""
+
+    value: Any = None
+    error: BaseException | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStarted:
+    """Stream event: the model asked for this call (it is about to be validated and run)."""
+
+    call: ToolCall
+    kind: Literal["tool_call_started"] = field(default="tool_call_started", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallFinished:
+    """Stream event: this result goes back to the model (a value, an error, or a refusal)."""
+
+    result: ToolResult
+    kind: Literal["tool_call_finished"] = field(default="tool_call_finished", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Tell the user: stream drivers yield these events, other drivers drop them."""
+
+    events: tuple[ToolCallStarted | ToolCallFinished, ...]
+
+
+Action: TypeAlias = CallModel | Approve | RunTools | Emit
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def estimate_tokens(messages: Sequence[Message], tools: Sequence[Tool[..., Any]] = ()) -> int:
+    """A rough, offline estimate of a prompt's tokens: about four characters a token.
+
+    English text averages about four characters per token in OpenAI's encodings; each
+    message costs a few tokens of framing. It is an estimate for budgets, never reported as
+    usage.
+    """
+    chars = 0
+    for message in messages:
+        chars += 16
+        if isinstance(message, AssistantMessage):
+            chars += len(message.content or "")
+            chars += sum(len(c.name) + len(c.arguments) for c in message.calls)
+        elif isinstance(message, UserMessage):
+            chars += len(message.text)
+        else:
+            chars += len(message.content)
+    chars += sum(len(repr(t.schema)) for t in tools)
+    return chars // 4 + 1
+
+
+def check_history(messages: Sequence[Message]) -> None:
+    """Refuse a history in which a function call has no result, or a result no call.
+
+    Raises:
+        UsageError: naming the message and the call, so the history can be repaired.
+    """
+    pending: list[tuple[int, ToolCall]] = []
+    for index, message in enumerate(messages):
+        if isinstance(message, ToolResult):
+            if not pending:
+                raise UsageError(
+                    f"history[{index}] is a result for {message.name!r} that answers no call; "
+                    "results must follow the assistant message whose calls they answer."
+                )
+            at, call = pending.pop(0)
+            if call.id is not None and message.call_id is not None and call.id != message.call_id:
+                raise UsageError(
+                    f"history[{index}] answers call id {message.call_id!r}, but the next "
+                    f"unanswered call is {call.name!r} (id {call.id!r}) of history[{at}]; "
+                    "results must come in call order."
+                )
+            continue
+        if pending:
+            at, call = pending[0]
+            raise UsageError(
+                f"history[{at}] calls {call.name!r} (id {call.id!r}) but no result follows it "
+                f"before history[{index}]; every call needs exactly one ToolResult."
+            )
+        if isinstance(message, AssistantMessage):
+            pending = [(index, call) for call in message.calls]
+    if pending:
+        at, call = pending[0]
+        raise UsageError(
+            f"history[{at}] calls {call.name!r} (id {call.id!r}) but the history ends without "
+            "its result; every call needs exactly one ToolResult."
+        )
+
+
+def _error_text(error: BaseException, tool: Tool[..., Any]) -> str:
+    if isinstance(error, TimeoutError) and tool.timeout is not None:
+        return f"Error: {tool.name} timed out after {tool.timeout:g} s."
+    detail = str(error) or "no details"
+    return f"Error: {tool.name} raised {type(error).__name__}: {detail}"
+
+
+# ------------------------------------------------------------------ the loop
+
+
+_NO_OUTPUT: Any = object()
+_NOT_RUN_AFTER_OUTPUT = "Not executed: the final result was given in the same reply."
+_NOT_RUN_LIMIT = "Not executed: the run's tool call limit was reached."
+
+
+@dataclass
+class _Run:
+    """The state of one run; never shared between runs."""
+
+    plan: RunPlan
+    messages: list[Message]
+    deps: Any
+    usage: Usage = field(default_factory=Usage)
+    turns: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    last_error: dict[str, str] = field(default_factory=dict)
+
+    def ok(self, call: ToolCall, content: str) -> ToolResult:
+        self.failures.pop(call.name, None)
+        return ToolResult(call.name, content, call.id)
+
+    def failed(self, call: ToolCall, content: str) -> ToolResult:
+        """A result the model must fix; counts against the tool's retry budget."""
+        self.failures[call.name] = self.failures.get(call.name, 0) + 1
+        self.last_error[call.name] = content
+        return ToolResult(call.name, content, call.id, is_error=True)
+
+    def check_budgets(self) -> None:
+        for name, count in self.failures.items():
+            budget = self.plan.retries_for(name)
+            if count > budget:
+                raise ToolRetriesExceeded(
+                    name, budget, self.last_error[name], messages=self.messages
+                )
+
+    def context(self, call: ToolCall, tool: Tool[..., Any]) -> RunContext[Any]:
+        return RunContext(
+            deps=self.deps,
+            model=self.plan.model.name,
+            messages=tuple(self.messages),
+            usage=self.usage,
+            tool_name=tool.name,
+            call_id=call.id,
+            retry=self.failures.get(call.name, 0),
+        )
+
+    def check_request_limits(self, offered: Sequence[Tool[..., Any]]) -> None:
+        limits, usage = self.plan.limits, self.usage
+        if limits is None:
+            return
+        if limits.requests is not None and usage.requests + 1 > limits.requests:
+            raise UsageLimitExceeded(
+                "requests", usage.requests + 1, limits.requests, messages=self.messages
+            )
+        if limits.total_tokens is None and limits.cost is None:
+            return
+        estimate = estimate_tokens(self.messages, offered)
+        if limits.total_tokens is not None:
+            would_be = (usage.total_tokens or 0) + estimate
+            if would_be > limits.total_tokens:
+                raise UsageLimitExceeded(
+                    "tokens", would_be, limits.total_tokens, messages=self.messages
+                )
+        if limits.cost is not None:
+            model = self.plan.model
+            would_cost = (model.cost(usage) or 0.0) + (model.cost(Usage(1, estimate, 0)) or 0.0)
+            if would_cost > limits.cost:
+                raise UsageLimitExceeded("cost", would_cost, limits.cost, messages=self.messages)
+
+    def dispatch(
+        self, calls: Sequence[ToolCall]
+    ) -> Generator[Action, Any, tuple[list[ToolResult], Any]]:
+        """Validate, approve and run one reply's calls; give one result per call, in order."""
+        plan = self.plan
+        results: list[ToolResult | None] = [None] * len(calls)
+        planned: list[tuple[int, PlannedCall]] = []
+        output = _NO_OUTPUT
+        for index, call in enumerate(calls):
+            tool = plan.tools.get(call.name)
+            if tool is None:
+                available = ", ".join(plan.tools) or "none"
+                results[index] = self.failed(
+                    call, f"Unknown function {call.name!r}. Available functions: {available}."
+                )
+                continue
+            try:
+                values = tool.validate(call.arguments)
+            except ArgumentError as error:
+                results[index] = self.failed(call, str(error))
+                continue
+            if tool is plan.output_tool:
+                if output is _NO_OUTPUT:
+                    output = tool.invoke(values)
+                    results[index] = self.ok(call, "Final result received.")
+                else:
+                    results[index] = ToolResult(call.name, _NOT_RUN_AFTER_OUTPUT, call.id)
+                continue
+            planned.append((index, PlannedCall(call, tool, values, self.context(call, tool))))
+
+        if output is not _NO_OUTPUT:  # the answer is in: other calls of this reply do not run
+            for index, planned_call in planned:
+                call = planned_call.call
+                results[index] = ToolResult(call.name, _NOT_RUN_AFTER_OUTPUT, call.id)
+            planned = []
+
+        planned = yield from self.approve(planned, results)
+
+        limit = plan.limits.tool_calls if plan.limits else None
+        if planned and limit is not None and self.usage.tool_calls + len(planned) > limit:
+            for index, planned_call in planned:
+                call = planned_call.call
+                results[index] = ToolResult(call.name, _NOT_RUN_LIMIT, call.id, is_error=True)
+            self.messages.extend(r for r in results if r is not None)
+            raise UsageLimitExceeded(
+                "tool_calls", self.usage.tool_calls + len(planned), limit, messages=self.messages
+            )
+
+        if planned:
+            log = logger()
+            for _, planned_call in planned:
+                log.info(
+                    "agentkit.tool.call",
+                    tool=planned_call.tool.name,
+                    call_id=planned_call.call.id,
+                    retry=planned_call.ctx.retry,
+                )
+            outcomes: Sequence[ToolOutcome] = yield RunTools(tuple(p for _, p in planned))
+            for (index, planned_call), outcome in zip(planned, outcomes, strict=True):
+                results[index] = self.record(planned_call, outcome)
+            self.usage = Usage(
+                requests=self.usage.requests,
+                prompt_tokens=self.usage.prompt_tokens,
+                completion_tokens=self.usage.completion_tokens,
+                tool_calls=self.usage.tool_calls + len(planned),
+                unreported_requests=self.usage.unreported_requests,
+            )
+        final = [r for r in results if r is not None]
+        if len(final) != len(calls):  # every call gets exactly one result, always
+            raise AssertionError(f"{len(calls)} calls but {len(final)} results")
+        return final, output
+
+    def approve(
+        self, planned: list[tuple[int, PlannedCall]], results: list[ToolResult | None]
+    ) -> Generator[Action, Any, list[tuple[int, PlannedCall]]]:
+        """Ask about the calls that need approval; refused calls get their refusal as result."""
+        waiting = [(i, p) for i, p in planned if p.tool.requires_approval]
+        if not waiting:
+            return planned
+        decisions: Sequence[bool | str]
+        if self.plan.has_approver:
+            decisions = yield Approve(tuple(p.call for _, p in waiting))
+        else:
+            decisions = [
+                f"{p.tool.name} needs approval, and this agent has no approver, so it was "
+                "not run. Tell the user it needs their approval."
+                for _, p in waiting
+            ]
+        refused = set()
+        for (index, planned_call), decision in zip(waiting, decisions, strict=True):
+            if decision is True:
+                continue
+            reason = decision if isinstance(decision, str) and decision else "no reason given"
+            call = planned_call.call
+            results[index] = ToolResult(
+                call.name, f"The user refused this call: {reason}", call.id, is_error=True
+            )
+            refused.add(index)
+        return [(i, p) for i, p in planned if i not in refused]
+
+    def record(self, planned: PlannedCall, outcome: ToolOutcome) -> ToolResult:
+        """Turn what a call gave into its result message (or raise, per `on_tool_error`)."""
+        error, call, tool = outcome.error, planned.call, planned.tool
+        status = "ok" if error is None else "retry" if isinstance(error, ToolRetry) else "error"
+        logger().info(
+            "agentkit.tool.result",
+            tool=tool.name,
+            call_id=call.id,
+            outcome=status,
+            seconds=round(outcome.seconds, 6),
+        )
+        if error is None:
+            return self.ok(call, format_result(outcome.value))
+        if isinstance(error, ToolRetry):
+            return self.failed(call, error.message)
+        if self.plan.on_tool_error == "raise" and not isinstance(error, TimeoutError):
+            raise error
+        return self.failed(call, _error_text(error, tool))
+
+
+def agent_flow(
+    plan: RunPlan,
+    messages: list[Message],
+    *,
+    deps: Any = None,
+) -> Generator[Action, Any, RunResult[Any]]:
+    """Run the agent loop over `messages` (history plus prompt), yielding what it needs done.
+
+    Args:
+        plan: The agent's fixed configuration.
+        messages: The chat so far, ending with the user's prompt; extended in place.
+        deps: The value `RunContext.deps` gives tools in this run.
+
+    Returns:
+        The run's result, when the model answers.
+
+    Raises:
+        MaxTurnsExceeded: The model was still calling tools after `plan.max_turns` requests.
+        ToolRetriesExceeded: A tool (or an unknown name) failed past its retry budget.
+        UsageLimitExceeded: The next request or tool call would pass a limit.
+        ToolCallTruncated: A reply ended by `length`/`content_filter` inside a call.
+    """
+    run = _Run(plan, messages, deps)
+    log = logger()
+    offered = tuple(plan.tools.values())
+    prompt_index = len(messages) - 1
+    started = time.perf_counter()
+    log.info("agentkit.run.start", model=plan.model.name, tools=len(offered))
+    outcome = "error"
+    try:
+        while True:
+            run.check_request_limits(offered)
+            if run.turns >= plan.max_turns:
+                raise MaxTurnsExceeded(plan.max_turns, messages=messages)
+            response: ModelResponse = yield CallModel(tuple(messages), offered)
+            run.turns += 1
+            run.usage = run.usage + response.usage
+            reply = response.message
+            messages.append(reply)
+
+            if reply.calls and response.finish_reason in _CUT_OFF:
+                raise ToolCallTruncated(
+                    response.finish_reason or "", reply.calls[-1].name, messages=messages
+                )
+            if reply.calls:
+                yield Emit(tuple(ToolCallStarted(call) for call in reply.calls))
+                results, output = yield from run.dispatch(reply.calls)
+                messages.extend(results)
+                yield Emit(tuple(ToolCallFinished(r) for r in results))
+                run.check_budgets()
+                if output is _NO_OUTPUT:
+                    continue
+            elif plan.output_tool is not None:
+                # Structured output was asked for and the model answered in text: ask again.
+                name = plan.output_tool.name
+                text = f"Give your answer by calling the {name} function, not as text."
+                run.failures[name] = run.failures.get(name, 0) + 1
+                run.last_error[name] = text
+                messages.append(UserMessage(text))
+                run.check_budgets()
+                continue
+            else:
+                output = reply.content or ""
+            outcome = "answer"
+            return RunResult(
+                output=output,
+                messages=tuple(messages),
+                usage=run.usage,
+                turns=run.turns,
+                finish_reason=response.finish_reason,
+                model=plan.model,
+                new_message_index=prompt_index,
+            )
+    except BaseException as error:
+        outcome = type(error).__name__
+        raise
+    finally:
+        usage = run.usage
+        log.info(
+            "agentkit.run.end",
+            outcome=outcome,
+            turns=run.turns,
+            requests=usage.requests,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            tool_calls=usage.tool_calls,
+            seconds=round(time.perf_counter() - started, 6),
+        )

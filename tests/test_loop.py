@@ -1,0 +1,201 @@
+"""The IO-free loop, pumped by hand: the decisions without any transport."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from agentkit import (
+    AssistantMessage,
+    Message,
+    ModelResponse,
+    ToolCall,
+    ToolCallTruncated,
+    ToolResult,
+    ToolRetriesExceeded,
+    Usage,
+    UsageError,
+    UserMessage,
+    default_catalog,
+    tool,
+)
+from agentkit._loop import (
+    Approve,
+    CallModel,
+    Emit,
+    RunPlan,
+    RunTools,
+    ToolCallFinished,
+    ToolCallStarted,
+    ToolOutcome,
+    agent_flow,
+    check_history,
+    estimate_tokens,
+)
+from agentkit._tools import index_tools
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def reply(
+    content: str | None = None, *calls: ToolCall, finish: str | None = "stop"
+) -> ModelResponse:
+    return ModelResponse(AssistantMessage(content, calls), finish, Usage(1, 10, 5))
+
+
+def pump(
+    plan: RunPlan,
+    replies: Sequence[ModelResponse],
+    *,
+    approve: Callable[[ToolCall], bool | str] = lambda call: True,
+) -> tuple[Any, list[Any]]:
+    """Drive the flow like a minimal sync driver; return the result and every action."""
+    flow = agent_flow(plan, [UserMessage("go")])
+    answers = iter(replies)
+    actions: list[Any] = []
+    sent: Any = None
+    while True:
+        try:
+            action = flow.send(sent)
+        except StopIteration as stop:
+            return stop.value, actions
+        actions.append(action)
+        if isinstance(action, CallModel):
+            sent = next(answers)
+        elif isinstance(action, RunTools):
+            sent = tuple(_outcome(p.tool.invoke, p.values, p.ctx) for p in action.calls)
+        elif isinstance(action, Approve):
+            sent = tuple(approve(call) for call in action.calls)
+        else:
+            sent = None
+
+
+def _outcome(invoke: Callable[..., Any], *args: Any) -> ToolOutcome:
+    try:
+        return ToolOutcome(value=invoke(*args))
+    except Exception as error:
+        return ToolOutcome(error=error)
+
+
+def plan(*tools: Any, **kwargs: Any) -> RunPlan:
+    return RunPlan(model=default_catalog.get("gpt-4"), tools=index_tools(tools), **kwargs)
+
+
+def test_one_call_then_an_answer():
+    result, actions = pump(
+        plan(add), [reply(None, ToolCall("add", '{"a": 1, "b": 2}', "c1")), reply("3")]
+    )
+    assert result.output == "3"
+    assert result.usage == Usage(requests=2, prompt_tokens=20, completion_tokens=10, tool_calls=1)
+    assert [type(a).__name__ for a in actions] == [
+        "CallModel",
+        "Emit",
+        "RunTools",
+        "Emit",
+        "CallModel",
+    ]
+    assert actions[-1].messages[-1] == ToolResult("add", "3", "c1")
+
+
+def test_emitted_events_pair_each_call_with_its_result():
+    _, actions = pump(
+        plan(add),
+        [
+            reply(None, ToolCall("add", '{"a": 1, "b": 2}', "c1"), ToolCall("nope", "{}", "c2")),
+            reply("ok"),
+        ],
+    )
+    started, finished = [a for a in actions if isinstance(a, Emit)]
+    assert [type(e) for e in started.events] == [ToolCallStarted, ToolCallStarted]
+    assert [type(e) for e in finished.events] == [ToolCallFinished, ToolCallFinished]
+    assert [e.result.call_id for e in finished.events] == ["c1", "c2"]
+
+
+def test_only_valid_calls_reach_the_driver():
+    """Invalid and unknown calls are answered by the loop itself; the driver runs the rest."""
+    _, actions = pump(
+        plan(add),
+        [
+            reply(
+                None,
+                ToolCall("add", "{", "c1"),
+                ToolCall("add", '{"a": 1, "b": 1}', "c2"),
+                ToolCall("ghost", "{}", "c3"),
+            ),
+            reply("done"),
+        ],
+    )
+    run_tools = next(a for a in actions if isinstance(a, RunTools))
+    assert [p.call.id for p in run_tools.calls] == ["c2"]
+
+
+def test_truncated_call_is_not_run():
+    with pytest.raises(ToolCallTruncated):
+        pump(plan(add), [reply(None, ToolCall("add", '{"a": 1', "c1"), finish="length")])
+
+
+def test_budget_counts_failures_in_a_row_per_name():
+    bad = ToolCall("add", '{"a": "x", "b": 1}', "c")
+    with pytest.raises(ToolRetriesExceeded) as caught:
+        pump(plan(add, tool_retries=1), [reply(None, bad), reply(None, bad)])
+    assert caught.value.tool_name == "add"
+    assert "'a'" in caught.value.last_error
+
+
+def test_no_approver_means_the_driver_is_never_asked():
+    @tool(requires_approval=True)
+    def wipe() -> str:
+        """Wipe everything."""
+        return "wiped"
+
+    result, actions = pump(plan(wipe), [reply(None, ToolCall("wipe", "{}", "c")), reply("ok")])
+    assert not any(isinstance(a, (Approve, RunTools)) for a in actions)
+    refusal = next(m for m in result.messages if isinstance(m, ToolResult))
+    assert refusal.is_error
+
+
+class TestCheckHistory:
+    def test_a_complete_history_passes(self):
+        call = ToolCall("add", "{}", "c1")
+        check_history(
+            [
+                UserMessage("a"),
+                AssistantMessage(None, (call,)),
+                ToolResult("add", "2", "c1"),
+                AssistantMessage("done"),
+            ]
+        )
+
+    def test_a_result_without_a_call(self):
+        with pytest.raises(UsageError, match=r"history\[1\] is a result for 'add'"):
+            check_history([UserMessage("a"), ToolResult("add", "2", "c1")])
+
+    def test_results_out_of_order(self):
+        calls = (ToolCall("add", "{}", "c1"), ToolCall("add", "{}", "c2"))
+        with pytest.raises(UsageError, match="call order"):
+            check_history(
+                [
+                    AssistantMessage(None, calls),
+                    ToolResult("add", "2", "c2"),
+                    ToolResult("add", "2", "c1"),
+                ]
+            )
+
+    def test_a_call_whose_result_never_comes(self):
+        messages: list[Message] = [
+            AssistantMessage(None, (ToolCall("add", "{}", "c1"),)),
+            UserMessage("hello?"),
+        ]
+        with pytest.raises(UsageError, match=r"no result follows it before history\[1\]"):
+            check_history(messages)
+
+
+def test_token_estimate_is_about_four_characters_a_token():
+    assert estimate_tokens([UserMessage("x" * 400)]) == pytest.approx(104, abs=2)
+    assert estimate_tokens([UserMessage("hi")], [add]) > estimate_tokens([UserMessage("hi")])
