@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from ._messages import Message
+    from ._messages import Message, Usage
 
 __all__ = [
     "APIConnectionError",
@@ -155,6 +155,7 @@ class APIError(AgentkitError):
             these itself (within `max_retries`) before it raises.
         messages: The chat so far when the error ended an agent run (set by the run), else
             `None`.
+        usage: What the run had used when the error ended it (set by the run), else `None`.
     """
 
     retryable: bool = False
@@ -164,6 +165,7 @@ class APIError(AgentkitError):
         if retryable is not None:
             self.retryable = retryable
         self.messages: tuple[Message, ...] | None = None
+        self.usage: Usage | None = None
         super().__init__(self.message)
 
 
@@ -373,10 +375,12 @@ class RunError(AgentkitError):
     Attributes:
         messages: Every message of the run so far, the history included, so nothing is lost:
             pass them as `history=` to go on, or store them.
+        usage: What the run had used when it stopped (set by the run), else `None`.
     """
 
     def __init__(self, message: str, *, messages: Sequence[Message] = ()) -> None:
         self.messages: tuple[Message, ...] = tuple(messages)
+        self.usage: Usage | None = None
         super().__init__(message)
 
 

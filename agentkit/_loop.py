@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from ._exceptions import (
+    APIError,
     MaxTurnsExceeded,
+    RunError,
     ToolCallTruncated,
     ToolRetriesExceeded,
     ToolRetry,
@@ -554,7 +556,13 @@ def agent_flow(
                 new_message_index=prompt_index,
             )
     except BaseException as error:
+        # The drivers throw API errors in here, so every error that ends a run carries the
+        # chat so far and what it used, from this one place.
         outcome = type(error).__name__
+        if isinstance(error, (APIError, RunError)):
+            error.usage = run.usage
+            if isinstance(error, APIError):
+                error.messages = tuple(messages)
         raise
     finally:
         usage = run.usage

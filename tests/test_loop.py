@@ -199,3 +199,28 @@ class TestCheckHistory:
 def test_token_estimate_is_about_four_characters_a_token():
     assert estimate_tokens([UserMessage("x" * 400)]) == pytest.approx(104, abs=2)
     assert estimate_tokens([UserMessage("hi")], [add]) > estimate_tokens([UserMessage("hi")])
+
+
+def test_api_error_thrown_into_the_flow_gets_the_chat_and_the_usage():
+    """Drivers throw API errors into the flow; the loop attaches messages and usage once."""
+    from agentkit import InternalServerError
+
+    flow = agent_flow(plan(add), [UserMessage("go")])
+    next(flow)  # CallModel
+    flow.send(reply(None, ToolCall("add", '{"a": 1, "b": 2}', "c1")))  # Emit
+    action = flow.send(None)  # RunTools
+    flow.send((ToolOutcome(value=3),))  # Emit
+    assert isinstance(flow.send(None), CallModel)
+    error = InternalServerError("boom", status_code=500)
+    with pytest.raises(InternalServerError) as caught:
+        flow.throw(error)
+    assert isinstance(action, RunTools)
+    assert [m.role for m in caught.value.messages or ()] == ["user", "assistant", "tool"]
+    assert caught.value.usage == Usage(1, 10, 5, tool_calls=1)
+
+
+def test_run_errors_carry_the_usage_so_far():
+    bad = ToolCall("add", "{", "c")
+    with pytest.raises(ToolRetriesExceeded) as caught:
+        pump(plan(add, tool_retries=0), [reply(None, bad)])
+    assert caught.value.usage == Usage(1, 10, 5)
