@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -25,3 +26,73 @@ def test_console_script_is_installed():
     script = Path(sys.executable).with_name("agentkit")
     done = subprocess.run([script, "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == f"agentkit {__version__}"
+
+
+TOOLS_FILE = '''
+from agentkit import tool
+
+@tool
+def shout(text: str) -> str:
+    """Shout a text."""
+    return text.upper()
+
+def whisper(text: str) -> str:
+    """Whisper a text."""
+    return text.lower()
+'''
+
+
+def test_models_prints_the_catalog(capsys):
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["model", "style"]
+    assert any(line.split()[:2] == ["gpt-3.5-turbo-1106", "tools"] for line in lines)
+    assert len(lines) == 11
+
+
+def test_models_as_json(capsys):
+    assert main(["models", "--json"]) == 0
+    models = json.loads(capsys.readouterr().out)
+    assert {m["model"]: m["style"] for m in models}["gpt-4-vision-preview"] == "none"
+
+
+def test_schema_of_every_tool_in_a_file(tmp_path, capsys):
+    path = tmp_path / "my_tools.py"
+    path.write_text(TOOLS_FILE)
+    assert main(["schema", str(path)]) == 0
+    entry = json.loads(capsys.readouterr().out)
+    assert entry == {
+        "name": "shout",
+        "description": "Shout a text.",
+        "parameters": {
+            "properties": {"text": {"type": "string"}},
+            "required": ["text"],
+            "type": "object",
+        },
+    }
+
+
+def test_schema_of_a_plain_function_in_the_tools_form(tmp_path, capsys):
+    path = tmp_path / "my_tools.py"
+    path.write_text(TOOLS_FILE)
+    assert main(["schema", f"{path}:whisper", "--style", "tools"]) == 0
+    entry = json.loads(capsys.readouterr().out)
+    assert entry["type"] == "function"
+    assert entry["function"]["name"] == "whisper"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no_such_module_xyz", "no module named 'no_such_module_xyz'"),
+        ("json:no_such_name", "json has no 'no_such_name'"),
+        ("json", "defines no @tool functions"),
+        ("missing/file.py", "no such file"),
+    ],
+)
+def test_bad_tool_specs_give_one_clear_line(spec, message, capsys):
+    assert main(["schema", spec]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("agentkit: Cannot load tools from")
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
