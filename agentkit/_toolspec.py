@@ -56,8 +56,12 @@ def load_tools(spec: str) -> list[Tool[..., Any]]:
         UsageError: The module, file or name does not exist, or names no tool.
 
     Example:
-        >>> load_tools("json:dumps")[0].name
-        'dumps'
+        A plain function becomes a tool only if it is fully annotated:
+
+        >>> load_tools("json:dumps")
+        Traceback (most recent call last):
+        ...
+        agentkit._exceptions.UsageError: dumps(), parameter 'obj' has no type annotation; ...
     """
     target, colon, name = spec.rpartition(":")
     if not colon or not name.isidentifier():  # no name given (or a Windows drive's colon)
