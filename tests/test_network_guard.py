@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from tests.conftest import NetworkAccessError
+from agentkit.testing import NetworkBlockedError as NetworkAccessError
 
 
 def test_connecting_to_a_public_address_fails():
