@@ -4,6 +4,7 @@ Everything public is re-exported here; the modules behind it are private (`_name
 opt-in test kit is the public submodule `agentkit.testing`.
 """
 
+from ._client import Backoff, ChatClient, ChatRequest, Timeout
 from ._exceptions import (
     AgentkitError,
     APIConnectionError,
@@ -36,9 +37,12 @@ from ._messages import (
     ImagePart,
     Message,
     ModelResponse,
+    StreamDelta,
     SystemMessage,
+    TextDelta,
     TextPart,
     ToolCall,
+    ToolCallDelta,
     ToolResult,
     Usage,
     UserMessage,
@@ -46,6 +50,7 @@ from ._messages import (
 from ._models import ApiStyle, ModelCatalog, ModelInfo, ModelSettings, default_catalog
 from ._tools import ArgumentError, RunContext, Tool, tool
 from ._version import __version__
+from ._wire import dump_messages, load_messages
 
 __all__ = [
     "APIConnectionError",
@@ -57,7 +62,10 @@ __all__ = [
     "ArgumentError",
     "AssistantMessage",
     "AuthenticationError",
+    "Backoff",
     "BadRequestError",
+    "ChatClient",
+    "ChatRequest",
     "ContentPart",
     "ContextLengthExceededError",
     "GatewayError",
@@ -75,12 +83,16 @@ __all__ = [
     "RateLimitError",
     "RunContext",
     "RunError",
+    "StreamDelta",
     "StreamError",
     "StreamEventError",
     "SystemMessage",
+    "TextDelta",
     "TextPart",
+    "Timeout",
     "Tool",
     "ToolCall",
+    "ToolCallDelta",
     "ToolCallTruncated",
     "ToolResult",
     "ToolRetriesExceeded",
@@ -92,5 +104,7 @@ __all__ = [
     "UserMessage",
     "__version__",
     "default_catalog",
+    "dump_messages",
+    "load_messages",
     "tool",
 ]

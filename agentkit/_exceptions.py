@@ -215,6 +215,8 @@ class APIStatusError(APIError):
         body: A short, redacted excerpt of the response body (HTML pages included).
         request_id: The `x-request-id` header, for support requests.
         cf_ray: The `cf-ray` header when Cloudflare answered, for support requests.
+        retry_after: Seconds the server asked to wait before trying again (`retry-after-ms`
+            or `Retry-After`), if it said.
     """
 
     def __init__(
@@ -222,6 +224,7 @@ class APIStatusError(APIError):
         message: str,
         *,
         status_code: int,
+        retry_after: float | None = None,
         code: str | int | None = None,
         error_type: str | None = None,
         param: str | None = None,
@@ -237,6 +240,7 @@ class APIStatusError(APIError):
         self.body = _excerpt(body)
         self.request_id = request_id
         self.cf_ray = cf_ray
+        self.retry_after = retry_after
         super().__init__(message, retryable=retryable)
 
     def __str__(self) -> str:
@@ -280,39 +284,13 @@ class NotFoundError(APIStatusError):
 class RateLimitError(APIStatusError):
     """HTTP 429: too many requests or tokens per minute; wait and try again.
 
-    Attributes:
-        retry_after: Seconds the server asked to wait (`retry-after-ms` or `Retry-After`),
-            if it said.
+    `retry_after` holds the wait the server asked for, if it said.
     """
 
     retryable = True
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int = 429,
-        retry_after: float | None = None,
-        code: str | int | None = None,
-        error_type: str | None = None,
-        param: str | None = None,
-        body: str | None = None,
-        request_id: str | None = None,
-        cf_ray: str | None = None,
-        retryable: bool | None = None,
-    ) -> None:
-        self.retry_after = retry_after
-        super().__init__(
-            message,
-            status_code=status_code,
-            code=code,
-            error_type=error_type,
-            param=param,
-            body=body,
-            request_id=request_id,
-            cf_ray=cf_ray,
-            retryable=retryable,
-        )
+    def __init__(self, message: str, *, status_code: int = 429, **details: Any) -> None:
+        super().__init__(message, status_code=status_code, **details)
 
 
 class InsufficientQuotaError(APIStatusError):

@@ -20,9 +20,12 @@ __all__ = [
     "ImagePart",
     "Message",
     "ModelResponse",
+    "StreamDelta",
     "SystemMessage",
+    "TextDelta",
     "TextPart",
     "ToolCall",
+    "ToolCallDelta",
     "ToolResult",
     "Usage",
     "UserMessage",
@@ -244,3 +247,42 @@ class ModelResponse:
 
     id: str | None = None
     """The completion's id (`chatcmpl-...`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """Stream event: the next piece of the model's text, as it arrives."""
+
+    text: str
+    """The new text (never empty)."""
+
+    kind: Literal["text_delta"] = field(default="text_delta", init=False, repr=False)
+    """Always `"text_delta"`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """Stream event: the next piece of a function call the model is writing.
+
+    The first piece of each call carries its `name`; later pieces carry `None` there and
+    more of the `arguments` text. The whole call is checked and run only once it is complete.
+    """
+
+    index: int
+    """The call's position in the reply: 0 for the first call, 1 for the second, ..."""
+
+    name: str | None
+    """The function's name on the call's first piece, else `None`."""
+
+    arguments: str
+    """The next fragment of the arguments' JSON text (may be empty)."""
+
+    id: str | None = None
+    """The call's id on its first piece in the `tools` style, else `None`."""
+
+    kind: Literal["tool_call_delta"] = field(default="tool_call_delta", init=False, repr=False)
+    """Always `"tool_call_delta"`."""
+
+
+StreamDelta: TypeAlias = TextDelta | ToolCallDelta
+"""A piece of the reply as it streams in."""

@@ -128,6 +128,13 @@ class ModelSettings:
     response_format: Literal["text", "json_object"] | None = None
     """`"json_object"` asks 1106 models for valid JSON (say "JSON" in a message too)."""
 
+    include_usage: bool = False
+    """Ask a streaming server to report token usage in a last chunk (`stream_options`).
+
+    Without it a stream reports no usage (servers of GoAPI's 2023 era send none, and refuse
+    the field), so token counts and cost stay unknown unless requests are not streamed.
+    """
+
     extra_body: Mapping[str, object] = field(default_factory=dict)
     """Further request fields, sent as they are, for servers that take more."""
 
