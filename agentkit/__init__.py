@@ -4,6 +4,7 @@ Everything public is re-exported here; the modules behind it are private (`_name
 opt-in test kit is the public submodule `agentkit.testing`.
 """
 
+from ._agent import Agent, AgentEvent, Approver, RunFinished
 from ._client import Backoff, ChatClient, ChatRequest, Timeout
 from ._exceptions import (
     AgentkitError,
@@ -31,6 +32,7 @@ from ._exceptions import (
     UsageError,
     UsageLimitExceeded,
 )
+from ._loop import RunResult, ToolCallFinished, ToolCallStarted, UsageLimits
 from ._messages import (
     AssistantMessage,
     ContentPart,
@@ -57,8 +59,11 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "Agent",
+    "AgentEvent",
     "AgentkitError",
     "ApiStyle",
+    "Approver",
     "ArgumentError",
     "AssistantMessage",
     "AuthenticationError",
@@ -83,6 +88,8 @@ __all__ = [
     "RateLimitError",
     "RunContext",
     "RunError",
+    "RunFinished",
+    "RunResult",
     "StreamDelta",
     "StreamError",
     "StreamEventError",
@@ -93,6 +100,8 @@ __all__ = [
     "Tool",
     "ToolCall",
     "ToolCallDelta",
+    "ToolCallFinished",
+    "ToolCallStarted",
     "ToolCallTruncated",
     "ToolResult",
     "ToolRetriesExceeded",
@@ -101,6 +110,7 @@ __all__ = [
     "Usage",
     "UsageError",
     "UsageLimitExceeded",
+    "UsageLimits",
     "UserMessage",
     "__version__",
     "default_catalog",
