@@ -19,18 +19,35 @@ __all__ = ["logger"]
 _stdlib = logging.getLogger("agentkit")
 
 
-def _to_stdlib(_: Any, __: str, event_dict: structlog.typing.EventDict) -> str:
-    event = event_dict.pop("event")
-    fields = " ".join(f"{key}={value!r}" for key, value in event_dict.items())
-    return f"{event} {fields}" if fields else str(event)
+class _StdlibEvents:
+    """structlog's call shape (`log.info("event", key=value)`) on the stdlib logger.
+
+    A disabled level costs one `isEnabledFor` check: the hot path of every request logs at
+    debug and info, which an unconfigured application never shows.
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def _emit(level: int, event: str, fields: dict[str, Any]) -> None:
+        if _stdlib.isEnabledFor(level):
+            text = " ".join(f"{key}={value!r}" for key, value in fields.items())
+            _stdlib.log(level, f"{event} {text}" if text else event)
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._emit(logging.DEBUG, event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._emit(logging.INFO, event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._emit(logging.WARNING, event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._emit(logging.ERROR, event, fields)
 
 
-_fallback = structlog.wrap_logger(
-    _stdlib,
-    # filter_by_level drops disabled events before any formatting work is done.
-    processors=[structlog.stdlib.filter_by_level, _to_stdlib],
-    wrapper_class=structlog.stdlib.BoundLogger,
-)
+_fallback = _StdlibEvents()
 
 
 def logger() -> Any:
