@@ -234,9 +234,9 @@ class APIStatusError(APIError):
         retryable: bool | None = None,
     ) -> None:
         self.status_code = status_code
-        self.code = code
+        self.code = redact(code) if isinstance(code, str) else code
         self.error_type = error_type
-        self.param = param
+        self.param = None if param is None else redact(param)
         self.body = _excerpt(body)
         self.request_id = request_id
         self.cf_ray = cf_ray

@@ -47,10 +47,11 @@ class SSEDecoder:
         [ServerSentEvent(data='[DONE]', event='message', id=None, retry=None)]
     """
 
-    __slots__ = ("_data", "_event", "_id", "_pending", "_retry", "_started")
+    __slots__ = ("_data", "_event", "_id", "_pending", "_retry", "_skip_lf", "_started")
 
     def __init__(self) -> None:
-        self._pending = b""  # bytes after the last complete line (plus a held-back CR)
+        self._pending = b""  # bytes after the last complete line
+        self._skip_lf = False  # the last read ended with CR: an LF starting the next ends nothing
         self._data: list[str] = []
         self._event: str | None = None
         self._retry: int | None = None
@@ -67,17 +68,15 @@ class SSEDecoder:
             self._started = True
             if buffer.startswith(b"\xef\xbb\xbf"):
                 buffer = buffer[3:]
+        if self._skip_lf and buffer:
+            self._skip_lf = False
+            if buffer[0] == 0x0A:  # the second half of a CRLF split across two reads
+                buffer = buffer[1:]
         if b"\r" in buffer:
-            # A CR at the very end may be the first half of a CRLF: keep it for the next read.
-            held = buffer.endswith(b"\r")
-            if held:
-                buffer = buffer[:-1]
+            self._skip_lf = buffer.endswith(b"\r")
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            lines = buffer.split(b"\n")
-            self._pending = lines.pop() + (b"\r" if held else b"")
-        else:
-            lines = buffer.split(b"\n")
-            self._pending = lines.pop()
+        lines = buffer.split(b"\n")
+        self._pending = lines.pop()
         events: list[ServerSentEvent] = []
         for line in lines:
             if line:
@@ -91,8 +90,6 @@ class SSEDecoder:
     def flush(self) -> list[ServerSentEvent]:
         """The body has ended: deliver the last event if its lines were complete."""
         pending, self._pending = self._pending, b""
-        if pending == b"\r":  # a line ended by a lone CR just before the end
-            pending = b""
         if pending or not self._data:  # a line cut off mid-way, or nothing waiting
             self._data.clear()
             return []

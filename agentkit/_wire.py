@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -143,7 +144,7 @@ def _part_dict(part: ContentPart) -> ContentPartDict:
 class _Ids:
     """Made-up, stable ids for calls recorded in the legacy style, sent in the `tools` style.
 
-    A legacy result answers the latest call of its name that has no result yet.
+    A legacy result answers the earliest call of its name that has no result yet.
     """
 
     def __init__(self) -> None:
@@ -287,21 +288,38 @@ def _load_part(part: object, where: str) -> ContentPart:
     raise _fail(where, f"unknown content part type {part.get('type')!r} (text, image_url).")
 
 
-def _load_calls(data: Mapping[str, Any], where: str) -> tuple[ToolCall, ...]:
+def _load_calls(
+    data: Mapping[str, Any], where: str, *, lenient: bool = False
+) -> tuple[ToolCall, ...]:
+    """The calls of an assistant message.
+
+    `lenient` is for a server's reply: a missing name becomes `""` (the loop answers it as an
+    unknown function), as a stream gives it, instead of an error.
+    """
+    entries = data.get("tool_calls") or []
+    legacy = data.get("function_call")
+    if not isinstance(entries, list):
+        raise _fail(where, "'tool_calls' must be a list.")
+    functions = [(e.get("function") if isinstance(e, Mapping) else e, e) for e in entries]
+    if legacy:
+        functions.append((legacy, None))
     calls = []
-    for entry in data.get("tool_calls") or ():
-        function = entry.get("function") or {}
+    for function, entry in functions:
+        if not isinstance(function, Mapping):
+            raise _fail(where, "each call must be an object with a 'name' and 'arguments'.")
+        name = function.get("name")
+        if lenient and not isinstance(name, str):
+            name = ""
+        arguments = function.get("arguments")
+        if arguments is None:
+            arguments = ""
+        call_id = entry.get("id") if isinstance(entry, Mapping) else None
         calls.append(
             ToolCall(
-                _text(function.get("name"), where, "name"),
-                function.get("arguments") or "",
-                entry.get("id"),
+                _text(name, where, "name"),
+                _text(arguments, where, "arguments"),
+                call_id if isinstance(call_id, str) else None,
             )
-        )
-    legacy = data.get("function_call")
-    if legacy:
-        calls.append(
-            ToolCall(_text(legacy.get("name"), where, "name"), legacy.get("arguments") or "")
         )
     return tuple(calls)
 
@@ -400,7 +418,7 @@ def build_request(
             value = getattr(settings, name)
             if value is not None:
                 body[name] = value
-        if settings.stop is not None:
+        if settings.stop:  # an empty list is left out: the schema refuses it
             body["stop"] = settings.stop if isinstance(settings.stop, str) else list(settings.stop)
         if settings.logit_bias is not None:
             body["logit_bias"] = dict(settings.logit_bias)
@@ -461,9 +479,13 @@ def parse_response(body: object) -> ModelResponse:
     if not isinstance(message, Mapping):
         raise ValueError("its first choice has no 'message'")
     content = message.get("content")
-    reply = AssistantMessage(
-        content if isinstance(content, str) else None, _load_calls(message, "response")
-    )
+    try:
+        calls = _load_calls(message, "response", lenient=True)
+    except UsageError as error:  # the server's reply is malformed, not the user's code
+        raise ValueError(str(error)) from None
+    if not isinstance(content, str) or (not content and calls):
+        content = None  # as a stream gives it: no text when there are only calls
+    reply = AssistantMessage(content, calls)
     reason, usage = choice.get("finish_reason"), _usage(body.get("usage"))
     return ModelResponse(reply, reason, usage, body.get("model"), body.get("id"))
 
@@ -625,24 +647,31 @@ def retry_after(headers: Mapping[str, str], now: float | None = None) -> float |
         (1.5, 2.0)
     """
     lowered = {key.lower(): value for key, value in headers.items()}
-    try:
-        milliseconds = lowered.get("retry-after-ms")
-        if milliseconds is not None:
-            return max(float(milliseconds) / 1000, 0.0)
-    except ValueError:
-        pass
+    milliseconds = _seconds(lowered.get("retry-after-ms"))
+    if milliseconds is not None:
+        return milliseconds / 1000
     value = lowered.get("retry-after")
     if value is None:
         return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    seconds = _seconds(value)
+    if seconds is not None:
+        return seconds
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+def _seconds(value: str | None) -> float | None:
+    """A finite, non-negative number from a header, or `None` ("nan" and "inf" are not)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return max(number, 0.0) if math.isfinite(number) else None
 
 
 def _status_class(
