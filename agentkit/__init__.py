@@ -5,6 +5,7 @@ opt-in test kit is the public submodule `agentkit.testing`.
 """
 
 from ._agent import Agent, AgentEvent, Approver, RunFinished
+from ._batch import BatchItem, BatchResult, abatch, batch
 from ._client import Backoff, ChatClient, ChatRequest, Timeout
 from ._exceptions import (
     AgentkitError,
@@ -50,6 +51,7 @@ from ._messages import (
     UserMessage,
 )
 from ._models import ApiStyle, ModelCatalog, ModelInfo, ModelSettings, default_catalog
+from ._ratelimit import RateLimiter
 from ._tools import ArgumentError, RunContext, Tool, tool
 from ._version import __version__
 from ._wire import dump_messages, load_messages
@@ -69,6 +71,8 @@ __all__ = [
     "AuthenticationError",
     "Backoff",
     "BadRequestError",
+    "BatchItem",
+    "BatchResult",
     "ChatClient",
     "ChatRequest",
     "ContentPart",
@@ -86,6 +90,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimiter",
     "RunContext",
     "RunError",
     "RunFinished",
@@ -113,6 +118,8 @@ __all__ = [
     "UsageLimits",
     "UserMessage",
     "__version__",
+    "abatch",
+    "batch",
     "default_catalog",
     "dump_messages",
     "load_messages",

@@ -44,6 +44,7 @@ from ._exceptions import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    RateLimitError,
     StreamError,
     TruncatedStreamError,
     UsageError,
@@ -51,6 +52,7 @@ from ._exceptions import (
 from ._log import logger
 from ._messages import Message, ModelResponse, StreamDelta
 from ._models import ApiStyle, ModelSettings
+from ._ratelimit import RateLimiter
 from ._sse import ServerSentEvent, SSEDecoder
 from ._tools import Tool
 from ._version import __version__
@@ -460,6 +462,8 @@ class ChatClient:
         http_client: An `httpx.Client` to use for the sync driver.
         async_http_client: An `httpx.AsyncClient` to use for the async driver.
         backoff: The waits between attempts (tests pass one with a recording `sleep`).
+        rate_limiter: A `RateLimiter` shared by every request of this client (a batch's
+            workers): each attempt waits for its turn, and a 429 pauses all of them.
 
     Raises:
         UsageError: No key was given and `GOAPI_KEY` is not set, or an argument is invalid.
@@ -482,6 +486,7 @@ class ChatClient:
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
         backoff: Backoff | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("GOAPI_KEY")
         if not key:
@@ -502,6 +507,7 @@ class ChatClient:
         self.timeout: Timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff or Backoff()
+        self.rate_limiter = rate_limiter
         self._http_client = http_client
         self._async_http_client = async_http_client
         self._own_client: httpx.Client | None = None
@@ -590,6 +596,8 @@ class ChatClient:
     ) -> float | None:
         failed = plan.attempt
         wait = plan.after(error, delivered=delivered)
+        if wait is not None and self.rate_limiter is not None and isinstance(error, RateLimitError):
+            self.rate_limiter.pause(wait)  # every worker holds back, not only this one
         if wait is not None:
             logger().warning(
                 "agentkit.retry",
@@ -602,6 +610,25 @@ class ChatClient:
                 stream=plan.stream,
             )
         return wait
+
+    def _reserve(self, send: _Send) -> float:
+        """Seconds this attempt must wait for the rate limiter (0 without one).
+
+        The prompt's tokens are estimated from the body: about four bytes a token.
+        """
+        if self.rate_limiter is None:
+            return 0.0
+        return self.rate_limiter.reserve(len(send.content) // 4)
+
+    def _charge(self, response: ModelResponse) -> None:
+        """Count the reply's tokens against the tokens-per-minute limit."""
+        if self.rate_limiter is not None:
+            tokens = response.usage.completion_tokens
+            if tokens is None:  # unreported: estimate from the reply's length
+                message = response.message
+                text = len(message.content or "") + sum(len(c.arguments) for c in message.calls)
+                tokens = text // 4 + 1
+            self.rate_limiter.charge(tokens)
 
     @staticmethod
     def _log_request(request: ChatRequest, attempt: int, send: _Send) -> None:
@@ -665,6 +692,9 @@ class ChatClient:
         self, client: httpx.Client, request: ChatRequest, plan: _RetryPlan
     ) -> Iterator[Item]:
         send = self._prepare(request, plan.stream)
+        wait = self._reserve(send)
+        if wait > 0:
+            self.backoff.sleep(wait)
         self._log_request(request, plan.attempt, send)
         clock = _Clock(self.timeout)
         reader: _Reader | None = None
@@ -695,6 +725,7 @@ class ChatClient:
             finally:
                 response.close()
         self._log_response(request, plan.attempt, clock, response.status_code, result)
+        self._charge(result)
         yield result
 
     def complete(self, request: ChatRequest) -> ModelResponse:
@@ -747,6 +778,9 @@ class ChatClient:
         import anyio
 
         send = self._prepare(request, plan.stream)
+        wait = self._reserve(send)
+        if wait > 0:
+            await (self.backoff.asleep or anyio.sleep)(wait)
         self._log_request(request, plan.attempt, send)
         clock = _Clock(self.timeout)
         reader: _Reader | None = None
@@ -784,6 +818,7 @@ class ChatClient:
             finally:
                 await response.aclose()
         self._log_response(request, plan.attempt, clock, response.status_code, result)
+        self._charge(result)
         yield result
 
     async def acomplete(self, request: ChatRequest) -> ModelResponse:

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ._exceptions import AgentkitError
+from ._exceptions import AgentkitError, UsageError
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._agent import Agent
 
 __all__ = ["main"]
 
@@ -53,6 +59,190 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_logging(args: argparse.Namespace) -> None:
+    """The command (never the library) sets up structlog: console or JSON, to stderr."""
+    import structlog
+
+    level = getattr(logging, str(args.log_level).upper())
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if args.log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _agent(args: argparse.Namespace, **extra: Any) -> Agent[str]:
+    """The agent the options describe; one clear error for an unknown model or bad tools."""
+    from ._agent import Agent
+    from ._client import ChatClient
+    from ._models import ModelSettings, default_catalog
+    from ._toolspec import load_tools
+
+    if args.model not in default_catalog and args.api_style is None:
+        raise UsageError(
+            f"Unknown model {args.model!r}: 'agentkit models' lists the catalog. "
+            "To use it anyway, say how it takes functions: --api-style tools (or functions)."
+        )
+    tools = [t for spec in args.tools for t in load_tools(spec)]
+    client = ChatClient(base_url=args.base_url, **extra)
+    return Agent(
+        args.model,
+        tools=tools,
+        system=args.system,
+        api_style=args.api_style,
+        max_turns=args.max_turns,
+        stream=not args.no_stream,
+        settings=ModelSettings(temperature=args.temperature),
+        client=client,
+    )
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What shapes a batch item's answer, for the resume key."""
+    return {
+        "model": args.model,
+        "system": args.system,
+        "tools": sorted(args.tools),
+        "temperature": args.temperature,
+        "api_style": args.api_style,
+        "max_turns": args.max_turns,
+    }
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ._wire import dump_messages
+
+    with _agent(args) as agent:
+        result = agent.run(args.prompt)
+    if args.json:
+        usage = result.usage
+        print(
+            json.dumps(
+                {
+                    "output": result.output,
+                    "turns": result.turns,
+                    "usage": {
+                        "requests": usage.requests,
+                        "prompt_tokens": usage.prompt_tokens,
+                        "completion_tokens": usage.completion_tokens,
+                        "tool_calls": usage.tool_calls,
+                    },
+                    "cost": result.cost,
+                    "messages": dump_messages(result.messages),
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print(result.output)
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from ._agent import RunFinished
+    from ._loop import ToolCallFinished, ToolCallStarted
+    from ._messages import Message, TextDelta, Usage
+
+    interactive = sys.stdin.isatty()
+    history: list[Message] = []
+    total = Usage()
+    with _agent(args) as agent:
+        if interactive:
+            print(f"agentkit chat with {args.model}: /reset, /usage, /exit")
+        while True:
+            try:
+                line = input("> " if interactive else "")
+            except EOFError:
+                break
+            text = line.strip()
+            if not text:
+                continue
+            if text == "/exit":
+                break
+            if text == "/reset":
+                history.clear()
+                print("(history cleared)")
+                continue
+            if text == "/usage":
+                print(
+                    f"(requests {total.requests}, prompt tokens {total.prompt_tokens}, "
+                    f"completion tokens {total.completion_tokens}, tool calls {total.tool_calls})"
+                )
+                continue
+            try:
+                for event in agent.stream(text, history=history):
+                    if isinstance(event, TextDelta):
+                        print(event.text, end="", flush=True)
+                    elif isinstance(event, ToolCallStarted):
+                        print(f"[{event.call.name}({event.call.arguments})]", flush=True)
+                    elif isinstance(event, ToolCallFinished):
+                        print(f"[{event.result.name} -> {event.result.content}]", flush=True)
+                    elif isinstance(event, RunFinished):
+                        history = list(event.result.messages)
+                        total = total + event.result.usage
+                        print()
+            except AgentkitError as error:
+                print(f"agentkit: {error}", file=sys.stderr)
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from ._batchjob import BatchJob
+    from ._ratelimit import RateLimiter
+
+    limiter = None
+    if args.rpm or args.tpm:
+        limiter = RateLimiter(requests_per_minute=args.rpm, tokens_per_minute=args.tpm)
+    if args.concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, not {args.concurrency}.")
+    agent = _agent(args, rate_limiter=limiter, max_retries=args.max_retries)
+    job = BatchJob(
+        agent,
+        Path(args.input),
+        Path(args.out),
+        settings=_settings(args),
+        concurrency=args.concurrency,
+        resume=args.resume,
+        retry_failed=args.retry_failed,
+    )
+    return job.run()
+
+
+def _agent_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="gpt-3.5-turbo", help="default: gpt-3.5-turbo")
+    parser.add_argument(
+        "--tools",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="tools to offer: module, module:name or path/to/file.py[:name] (repeatable), "
+        "e.g. agentkit_tools.weather",
+    )
+    parser.add_argument("--system", help="instructions sent before the chat")
+    parser.add_argument("--temperature", type=float)
+    parser.add_argument("--max-turns", type=int, default=20)
+    parser.add_argument("--api-style", choices=["functions", "tools"])
+    parser.add_argument(
+        "--no-stream",
+        action="store_true",
+        help="send non-streamed requests (GoAPI's streams report no token usage)",
+    )
+    parser.add_argument(
+        "--base-url", help="another OpenAI-compatible server (default: GoAPI; key from GOAPI_KEY)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command's argument parser."""
     parser = argparse.ArgumentParser(
@@ -63,7 +253,35 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"agentkit {__version__}")
+    parser.add_argument("--log-format", choices=["console", "json"], default="console")
+    parser.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], default="warning"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="one conversation: print the answer")
+    run.add_argument("prompt")
+    run.add_argument("--json", action="store_true", help="print messages and usage as JSON")
+    _agent_options(run)
+    run.set_defaults(handler=_run)
+
+    chat = commands.add_parser("chat", help="an interactive, streaming chat with memory")
+    _agent_options(chat)
+    chat.set_defaults(handler=_chat)
+
+    batch = commands.add_parser("batch", help="many prompts from a JSONL file, resumable")
+    batch.add_argument("input", help="JSONL: a prompt string, or {id?, prompt | messages}")
+    batch.add_argument("--out", required=True, help="results, one JSON line per input")
+    batch.add_argument("--concurrency", type=int, default=16, help="conversations in flight")
+    batch.add_argument("--rpm", type=float, help="requests per minute, across all workers")
+    batch.add_argument("--tpm", type=float, help="tokens per minute, across all workers")
+    batch.add_argument("--max-retries", type=int, default=2, help="per request")
+    batch.add_argument("--resume", action="store_true", help="skip items already in --out")
+    batch.add_argument(
+        "--retry-failed", action="store_true", help="with --resume: run failed items again"
+    )
+    _agent_options(batch)
+    batch.set_defaults(handler=_batch)
 
     models = commands.add_parser("models", help="the model catalog: styles, windows, prices")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -91,11 +309,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
+    _configure_logging(args)
     try:
         return handler(args)
     except AgentkitError as error:
         print(f"agentkit: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("agentkit: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

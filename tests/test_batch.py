@@ -1,0 +1,90 @@
+"""The batch API: a bounded pool over a lazy stream of items, failures kept as results."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from agentkit import (
+    Agent,
+    BadRequestError,
+    BatchItem,
+    ChatClient,
+    RateLimiter,
+    UsageError,
+    abatch,
+    batch,
+)
+from agentkit.testing import DemoModel, Fault, LoopbackServer, Reply
+
+
+def items(count: int, pulled: list[int] | None = None) -> Iterator[BatchItem]:
+    for number in range(count):
+        if pulled is not None:
+            pulled.append(number)
+        yield BatchItem(f"item{number}", f"Say {number}")
+
+
+def test_batch_never_exceeds_the_bound_and_pulls_inputs_lazily():
+    """At most `concurrency` conversations in flight; inputs are read as workers free up."""
+    pulled: list[int] = []
+    with LoopbackServer(DemoModel(), latency=0.01) as server:
+        agent = Agent("gpt-4", api_key="sk-test", base_url=server.base_url)
+        results = batch(agent, items(40, pulled), concurrency=4)
+        first = next(results)
+        assert len(pulled) <= 4 + 4 + 1  # in flight, waiting to be handed over, one more
+        rest = list(results)
+        assert server.max_in_flight <= 4
+    assert first.ok
+    assert sorted(r.id for r in [first, *rest]) == sorted(f"item{n}" for n in range(40))
+
+
+def test_a_failed_item_is_a_result_with_its_error_and_messages():
+    """One item's failure does not stop the batch: it comes back with the error."""
+
+    def model(body: dict) -> Reply | Fault:
+        if body["messages"][-1]["content"] == "Say 1":
+            return Fault.json_error(400, "Refused")
+        return Reply.text("fine")
+
+    with LoopbackServer(model) as server:
+        agent = Agent("gpt-4", api_key="sk-test", base_url=server.base_url)
+
+        async def collect() -> dict[str, object]:
+            async with agent:
+                return {r.id: r async for r in abatch(agent, items(3), concurrency=2)}
+
+        results = asyncio.run(collect())
+    failed = results["item1"]
+    assert not failed.ok
+    assert isinstance(failed.error, BadRequestError)
+    assert [m.role for m in failed.messages] == ["user"]
+    assert results["item0"].output == "fine"
+    assert results["item0"].usage.requests == 1
+
+
+def test_concurrency_below_one_is_a_usage_error():
+    agent = Agent("gpt-4", api_key="sk-test")
+    with pytest.raises(UsageError, match="concurrency"):
+        list(batch(agent, items(1), concurrency=0))
+
+
+def test_a_429_pauses_every_worker_through_the_shared_limiter():
+    """The wait a 429 asks for holds back all requests of the client, not only the retry."""
+    now = itertools.count(0.0, 0.0)  # a clock that stands still
+    limiter = RateLimiter(requests_per_minute=6000, burst=10, clock=lambda: next(now))
+    waits: list[float] = []
+    script = [Fault.rate_limit(retry_after=7), Reply.text("a"), Reply.text("b")]
+    with LoopbackServer(script) as server:
+        client = ChatClient(api_key="sk-test", base_url=server.base_url, rate_limiter=limiter)
+        client.backoff = type(client.backoff)(sleep=waits.append)
+        with client:
+            agent = Agent("gpt-4", client=client)
+            assert agent.run("one").output == "a"
+            assert agent.run("two").output == "b"
+    assert waits[0] == 7  # the retry's own wait
+    assert waits[1] >= 7  # the limiter holds the retry too ...
+    assert waits[2] >= 7  # ... and the next conversation's request
