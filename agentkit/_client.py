@@ -71,6 +71,12 @@ PROXY_BASE_URL = "https://proxy.goapi.xyz/v1"
 #: make the rest queue for the pool. Idle connections kept: enough for a burst to find warm
 #: TLS sessions, few enough not to hold hundreds of sockets open between batches.
 POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
+#: The async driver spreads requests over this many pools (see `_AsyncPools`), each with
+#: these limits: 512 connections in all, 128 of them kept when idle.
+ASYNC_POOLS = 16
+ASYNC_POOL_LIMITS = httpx.Limits(
+    max_connections=32, max_keepalive_connections=8, keepalive_expiry=30
+)
 
 Phase: TypeAlias = Literal["connect", "first_byte", "idle", "total"]
 Item: TypeAlias = "StreamDelta | ModelResponse"
@@ -435,6 +441,45 @@ def _current_loop() -> object:
         return None
 
 
+class _AsyncPools:
+    """The async connection pools of one event loop, the least busy used first.
+
+    httpcore's pool scans all its connections for every request it places, and again for
+    every idle one, which grows with the square of the connections: at 64 requests in flight
+    one pool spent 15 ms of CPU per request, against 1.7 ms when the same requests were
+    spread over 8 pools (measured against the loopback server). So the async driver keeps
+    `ASYNC_POOLS` small pools and sends each attempt through the one with the fewest
+    requests in flight (the first on a tie, so one-at-a-time use keeps one warm connection).
+    """
+
+    __slots__ = ("busy", "clients", "loop")
+
+    def __init__(self, loop: object) -> None:
+        self.loop = loop
+        self.clients: list[httpx.AsyncClient | None] = [None] * ASYNC_POOLS
+        self.busy = [0] * ASYNC_POOLS
+
+    def acquire(self) -> tuple[int, httpx.AsyncClient]:
+        """The least busy pool (made on first use), counted as one request busier."""
+        index = self.busy.index(min(self.busy))
+        self.busy[index] += 1
+        client = self.clients[index]
+        if client is None:
+            client = self.clients[index] = httpx.AsyncClient(limits=ASYNC_POOL_LIMITS)
+        return index, client
+
+    def release(self, index: int) -> None:
+        """The request sent through pool `index` is done."""
+        self.busy[index] -= 1
+
+    async def aclose(self) -> None:
+        """Close every pool made."""
+        clients, self.clients = self.clients, [None] * ASYNC_POOLS
+        for client in clients:
+            if client is not None:
+                await client.aclose()
+
+
 @dataclass(frozen=True, slots=True)
 class _Send:
     """What one attempt sends: the streamed or the non-streamed form of the request."""
@@ -511,8 +556,7 @@ class ChatClient:
         self._http_client = http_client
         self._async_http_client = async_http_client
         self._own_client: httpx.Client | None = None
-        self._own_async_client: httpx.AsyncClient | None = None
-        self._async_loop: object = None
+        self._pools: _AsyncPools | None = None
         self._lock = threading.Lock()
         self._headers = {
             "Authorization": f"Bearer {key}",
@@ -534,16 +578,16 @@ class ChatClient:
                 self._own_client = httpx.Client(limits=POOL_LIMITS)
             return self._own_client
 
-    def _async_client(self) -> httpx.AsyncClient:
+    def _async_pools(self) -> _AsyncPools | None:
+        """The pools of the running event loop; `None` when the user gave a client."""
         if self._async_http_client is not None:
-            return self._async_http_client
-        # An async pool belongs to the event loop it was used in: a script that calls
-        # `asyncio.run()` twice gets a new pool the second time, not "Event loop is closed".
+            return None
+        # A pool belongs to the event loop it was used in: a script that calls
+        # `asyncio.run()` twice gets new pools the second time, not "Event loop is closed".
         loop = _current_loop()
-        if self._own_async_client is None or self._async_loop is not loop:
-            self._own_async_client = httpx.AsyncClient(limits=POOL_LIMITS)
-            self._async_loop = loop
-        return self._own_async_client
+        if self._pools is None or self._pools.loop is not loop:
+            self._pools = _AsyncPools(loop)
+        return self._pools
 
     def close(self) -> None:
         """Close the sync connection pool this client made (not a client passed in)."""
@@ -554,9 +598,9 @@ class ChatClient:
     async def aclose(self) -> None:
         """Close both connection pools this client made (not clients passed in)."""
         self.close()
-        client, self._own_async_client = self._own_async_client, None
-        if client is not None:
-            await client.aclose()
+        pools, self._pools = self._pools, None
+        if pools is not None:
+            await pools.aclose()
 
     def __enter__(self) -> ChatClient:
         return self
@@ -753,11 +797,10 @@ class ChatClient:
         import anyio  # only the async driver needs it (30 ms to import)
 
         plan = _RetryPlan(max_retries=self.max_retries, backoff=self.backoff, stream=request.stream)
-        client = self._async_client()
         while True:
             delivered = False
             try:
-                async for item in self._aattempt(client, request, plan):
+                async for item in self._aattempt(request, plan):
                     if isinstance(item, ModelResponse):
                         final = item
                     elif deliver:
@@ -772,15 +815,30 @@ class ChatClient:
             yield final
             return
 
-    async def _aattempt(
-        self, client: httpx.AsyncClient, request: ChatRequest, plan: _RetryPlan
-    ) -> AsyncIterator[Item]:
+    async def _aattempt(self, request: ChatRequest, plan: _RetryPlan) -> AsyncIterator[Item]:
         import anyio
 
         send = self._prepare(request, plan.stream)
         wait = self._reserve(send)
         if wait > 0:
             await (self.backoff.asleep or anyio.sleep)(wait)
+        pools = self._async_pools()
+        if pools is None:
+            index, client = -1, cast(httpx.AsyncClient, self._async_http_client)
+        else:
+            index, client = pools.acquire()
+        try:
+            async for item in self._aexchange(client, request, plan, send):
+                yield item
+        finally:
+            if pools is not None:
+                pools.release(index)
+
+    async def _aexchange(
+        self, client: httpx.AsyncClient, request: ChatRequest, plan: _RetryPlan, send: _Send
+    ) -> AsyncIterator[Item]:
+        import anyio
+
         self._log_request(request, plan.attempt, send)
         clock = _Clock(self.timeout)
         reader: _Reader | None = None
