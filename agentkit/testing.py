@@ -255,6 +255,9 @@ Script: TypeAlias = "Sequence[Reply | Fault] | Callable[[dict[str, Any]], Reply 
 
 # ----------------------------------------------------------------------- the demo model
 
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_SUM = re.compile(r"[\d(][\d\s.+\-*/%()^]*[\d)]")
+_NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+")
 _PLACE = re.compile(r"\b(?:in|at|for|near)\s+([A-Z][\w'.-]*(?:[ ,]+[A-Z][\w'.-]*)*)")
 
 
@@ -264,8 +267,9 @@ class DemoModel:
     - With functions offered and a user message last, it calls the offered function whose
       name and description share the most words with the message, with arguments made from
       the message: a place name (`... in Boston?`) for string parameters that look like
-      places, the message itself for other strings, the first enum value, `1` for numbers,
-      `true` for booleans, empty lists and objects.
+      places, an email address for `email`, the arithmetic in the message for `expression`,
+      a capitalised full name for `name`, the message itself for other strings, the first
+      enum value, `1` for numbers, `true` for booleans, empty lists and objects.
     - With a function result last, it answers with that result.
     - Otherwise it says what it is.
 
@@ -324,6 +328,12 @@ def _arguments_for(parameters: Mapping[str, Any], text: str) -> dict[str, Any]:
             arguments[name] = {}
         elif place and any(w in name for w in ("location", "place", "city", "where")):
             arguments[name] = place.group(1).rstrip(" ,.")
+        elif "email" in name and (email := _EMAIL.search(text)):
+            arguments[name] = email.group(0)
+        elif any(w in name for w in ("expression", "formula")) and (sums := _SUM.findall(text)):
+            arguments[name] = max(sums, key=len).strip()
+        elif name == "name" and (person := _NAME.search(text)):
+            arguments[name] = person.group(0)
         else:
             arguments[name] = text
     return arguments
@@ -721,6 +731,9 @@ class LoopbackServer:
             while await self._exchange(reader, writer):
                 pass
         except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except asyncio.CancelledError:
+            # Only `close()` cancels: end quietly (asyncio would log the cancelled callback).
             pass
         finally:
             self._connections.discard(writer)

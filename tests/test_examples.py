@@ -1,0 +1,81 @@
+"""Every example runs offline, start to end, against the bundled simulator.
+
+The examples run in this process (so the network guard applies): their HTTP goes to the
+loopback simulator, and a ready-made tool that tries the internet gets the guard's error,
+which goes back to the model as that call's result, as on a machine without internet.
+"""
+
+from __future__ import annotations
+
+import io
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+OFFLINE = "Offline: GOAPI_KEY is not set"
+
+
+def run_example(name: str, monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    monkeypatch.setattr(sys, "argv", [name])
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(EXAMPLES / name), run_name="__main__")
+    assert exited.value.code == 0
+
+
+def output(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], stdin: str = ""
+) -> list[str]:
+    run_example(name, monkeypatch, stdin)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(OFFLINE)
+    assert "export GOAPI_KEY" in lines[0]
+    return lines[1:]
+
+
+def test_weather_agent(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """The seed's question: the tool is called for Boston and its outcome fed back."""
+    lines = output("weather_agent.py", monkeypatch, capsys)
+    assert lines[0] == "> What is the weather like in Boston?"
+    assert lines[1] == '[calling get_current_weather({"location": "Boston"})]'
+    assert lines[2].startswith("[get_current_weather returned: ")
+    assert lines[-1] == "(2 requests, 1 tool calls)"
+
+
+def test_search_agent(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    lines = output("search_agent.py", monkeypatch, capsys)
+    assert lines[0].startswith("> Search the web")
+    assert lines[1].startswith("[search: ")
+
+
+def test_chatbot_keeps_memory(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    lines = output("chatbot.py", monkeypatch, capsys, stdin="What is 12 * 7?\nThanks!\n")
+    assert lines[0] == "you> What is 12 * 7?"
+    assert lines[1] == 'bot> [calculate({"expression": "12 * 7"})] Here is what I found: 84'
+    assert lines[-1] == "(9 messages in the conversation)"
+
+
+def test_structured_extraction(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    text = "\n".join(output("structured_extraction.py", monkeypatch, capsys))
+    assert '"name": "Ada Lovelace"' in text
+    assert '"email": "ada@analytical.example"' in text
+
+
+def test_approval_agent_refuses_without_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    lines = output("approval_agent.py", monkeypatch, capsys)
+    assert lines[0].startswith("The agent wants to call save_note(")
+    assert "nobody is at the terminal" in lines[1]
+
+
+def test_batch_prompts(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    lines = output("batch_prompts.py", monkeypatch, capsys)
+    answers = {line.split()[0]: line for line in lines[:-1]}
+    assert len(answers) == 20
+    assert answers["0"].endswith("Here is what I found: 2")  # 1 * 2
+    assert lines[-1] == "20 prompts, 0 failed, 40 requests, 20 tool calls, at most 8 at once"
