@@ -17,7 +17,6 @@ from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 import pydantic
 import pydantic_core
-from jsonschema import Draft202012Validator, SchemaError
 
 from ._exceptions import UsageError
 from ._messages import Message, Usage
@@ -271,6 +270,8 @@ class _RawArguments:
     """Validates arguments against a raw JSON schema with jsonschema (`Tool.from_schema`)."""
 
     def __init__(self, parameters: Mapping[str, Any]) -> None:
+        from jsonschema import Draft202012Validator  # imported when first needed: 28 ms
+
         self.validator = Draft202012Validator(parameters)
 
     def __call__(self, arguments: object) -> dict[str, Any] | list[ArgumentIssue]:
@@ -463,6 +464,8 @@ class Tool(Generic[P, R]):
             >>> echo.invoke(echo.validate('{"text": "hi"}'))
             'hi'
         """
+        from jsonschema import Draft202012Validator, SchemaError  # only raw schemas need it
+
         check_name(name, where=f"tool {name!r}")
         try:
             Draft202012Validator.check_schema(parameters)

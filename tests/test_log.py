@@ -1,4 +1,6 @@
 import logging
+import subprocess
+import sys
 
 import structlog
 from structlog.testing import capture_logs
@@ -29,3 +31,18 @@ def test_configured_structlog_gets_the_events():
     with capture_logs() as logs:
         logger().info("agentkit.test", answer=42)
     assert logs == [{"event": "agentkit.test", "answer": 42, "log_level": "info"}]
+
+
+def test_importing_agentkit_imports_neither_structlog_nor_jsonschema():
+    """Both cost start-up time: structlog is used once the application imported it, jsonschema
+    once a tool is made from a raw schema."""
+    code = (
+        "import sys, agentkit\n"
+        "print(sorted(m for m in ('structlog', 'jsonschema') if m in sys.modules))\n"
+        "agentkit.Tool.from_schema(name='t', parameters={'type': 'object'}, function=print)\n"
+        "print('jsonschema' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split("\n")[:2] == ["[]", "True"]
