@@ -358,15 +358,32 @@ class _Reader:
         if data == "[DONE]":
             self.done = True
             return []
-        if self._secret in data:  # a server echoing the key must not put it in an error
-            data = data.replace(self._secret, "***")
         try:
-            chunk = json.loads(data)
+            chunk = self._load(data)
         except ValueError:
             raise StreamError(
-                f"The stream carried an event that is not JSON: {data[:200]!r}"
+                f"The stream carried an event that is not JSON: {self._hide(data)[:200]!r}"
             ) from None
+        if not isinstance(chunk, dict):
+            raise StreamError(
+                f"The stream carried an event that is not a chunk: {self._hide(data)[:200]!r}"
+            )
         return self._accumulator.add(chunk)
+
+    def _hide(self, text: str) -> str:
+        """`text` without the key: a server may echo it, and errors get logged and shown.
+
+        Only what can end up in an error is scrubbed; answers are left as they are, so a
+        short test key cannot garble the model's words.
+        """
+        return text.replace(self._secret, "***") if self._secret else text
+
+    def _load(self, text: str) -> Any:
+        """The JSON `text`; an error object in it is read with the key scrubbed out."""
+        value = json.loads(text)
+        if isinstance(value, dict) and "error" in value and self._hide(text) != text:
+            value = json.loads(self._hide(text))
+        return value
 
     def finish(self) -> ModelResponse:
         """The answer, once the body has ended; raises the error the body reports."""
@@ -374,18 +391,16 @@ class _Reader:
             for event in self._decoder.flush():
                 self._event(event)
             return self._accumulator.finish(done=self.done)
-        body = bytes(self._body)
-        if self._secret and self._secret.encode() in body:
-            body = body.replace(self._secret.encode(), b"***")
+        text = self._body.decode("utf-8", "replace")
         if not 200 <= self.status < 300:
-            raise parse_error(self.status, body, self.headers)
+            raise parse_error(self.status, self._hide(text).encode(), self.headers)
         try:
-            return parse_response(json.loads(body))
+            return parse_response(self._load(text))
         except ValueError as exc:
             raise APIStatusError(
                 f"The server's answer is not a chat completion: {exc}",
                 status_code=self.status,
-                body=body[:2000].decode("utf-8", "replace"),
+                body=self._hide(text[:2000]),
                 request_id=self.headers.get("x-request-id"),
                 cf_ray=self.headers.get("cf-ray"),
             ) from None

@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 
 from agentkit import (
     APIConnectionError,
+    APIError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -440,6 +441,35 @@ def test_the_key_never_appears_in_an_error(kind: str):
     for text in (str(error), repr(error), error.message, error.body or ""):
         assert KEY not in text
     assert "Incorrect API key provided" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/event-stream", b'data: {"error": {"message": "Bad key %s"}}\n\n'),
+        ("application/json", b'{"error": {"message": "Bad key %s"}}'),
+    ],
+    ids=["stream-event", "json-200"],
+)
+def test_the_key_never_appears_in_an_error_inside_a_success(
+    kind: str, content_type: str, body: bytes
+):
+    """An error object in a 200 (an event of a stream, or a JSON body) is scrubbed too."""
+    fault = Fault(200, body % KEY.encode(), (("content-type", content_type),))
+    with pytest.raises(APIError) as caught:
+        Run(kind, [fault], max_retries=0).answer()
+    assert "Bad key ***" in str(caught.value)
+    assert KEY not in repr(caught.value)
+
+
+def test_answers_are_not_scrubbed(kind: str):
+    """Only errors are scrubbed: an answer that happens to contain the key's text is intact
+    (with a short test key such as "x", scrubbing answers would garble them)."""
+    text = f"The key was {KEY}."
+    assert Run(kind, [Reply.text(text, chunk_size=100)]).answer().message.content == text
+    request = ChatRequest(model="gpt-3.5-turbo-1106", messages=[UserMessage("Hi")], stream=False)
+    run = Run(kind, [Reply.text(text)])
+    assert complete(kind, run.client, request).message.content == text
 
 
 def test_rate_limit_errors_carry_the_wait(kind: str):
