@@ -174,8 +174,7 @@ def batch(
             handoff.put(error)
         else:
             handoff.put(None)
-        finally:
-            await agent.aclose()  # the async pool belongs to this loop, which ends now
+        # The connection pools made in this event loop close as it ends (`asyncio.run`).
 
     thread = threading.Thread(target=asyncio.run, args=(pump(),), daemon=True)
     thread.start()

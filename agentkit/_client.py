@@ -467,12 +467,31 @@ class _AsyncPools:
     requests in flight (the first on a tie, so one-at-a-time use keeps one warm connection).
     """
 
-    __slots__ = ("busy", "clients", "loop")
+    __slots__ = ("busy", "clients", "keeper", "loop")
 
     def __init__(self, loop: object) -> None:
         self.loop = loop
         self.clients: list[httpx.AsyncClient | None] = [None] * ASYNC_POOLS
         self.busy = [0] * ASYNC_POOLS
+        self.keeper: AsyncGenerator[None, None] | None = None
+
+    async def watch_loop(self) -> None:
+        """Close the pools when their event loop shuts down, unless `aclose()` came first.
+
+        `asyncio.run()` (and trio) finalize the async generators still open as the loop
+        ends, so a generator parked at its `yield` is a hook into the loop's shutdown: a
+        script that runs `asyncio.run(agent.arun(...))` and never calls `aclose()` does not
+        leave sockets open.
+        """
+
+        async def keeper() -> AsyncGenerator[None, None]:
+            try:
+                yield
+            finally:
+                await self._close_clients()
+
+        self.keeper = keeper()
+        await anext(self.keeper)
 
     def acquire(self) -> tuple[int, httpx.AsyncClient]:
         """The least busy pool (made on first use), counted as one request busier."""
@@ -488,7 +507,12 @@ class _AsyncPools:
         self.busy[index] -= 1
 
     async def aclose(self) -> None:
-        """Close every pool made."""
+        """Close every pool made (now, not when the loop ends)."""
+        if self.keeper is not None:
+            await self.keeper.aclose()  # runs `_close_clients`
+        await self._close_clients()
+
+    async def _close_clients(self) -> None:
         clients, self.clients = self.clients, [None] * ASYNC_POOLS
         for client in clients:
             if client is not None:
@@ -593,7 +617,7 @@ class ChatClient:
                 self._own_client = httpx.Client(limits=POOL_LIMITS)
             return self._own_client
 
-    def _async_pools(self) -> _AsyncPools | None:
+    async def _async_pools(self) -> _AsyncPools | None:
         """The pools of the running event loop; `None` when the user gave a client."""
         if self._async_http_client is not None:
             return None
@@ -601,7 +625,8 @@ class ChatClient:
         # `asyncio.run()` twice gets new pools the second time, not "Event loop is closed".
         loop = _current_loop()
         if self._pools is None or self._pools.loop is not loop:
-            self._pools = _AsyncPools(loop)
+            self._pools = pools = _AsyncPools(loop)
+            await pools.watch_loop()
         return self._pools
 
     def close(self) -> None:
@@ -837,7 +862,7 @@ class ChatClient:
         wait = self._reserve(send)
         if wait > 0:
             await (self.backoff.asleep or anyio.sleep)(wait)
-        pools = self._async_pools()
+        pools = await self._async_pools()
         if pools is None:
             index, client = -1, cast(httpx.AsyncClient, self._async_http_client)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 from collections.abc import Iterator
 
@@ -40,6 +41,18 @@ def test_batch_never_exceeds_the_bound_and_pulls_inputs_lazily():
         assert server.max_in_flight <= 4
     assert first.ok
     assert sorted(r.id for r in [first, *rest]) == sorted(f"item{n}" for n in range(40))
+
+
+def test_batch_with_a_client_of_its_own_leaves_no_connection_open():
+    """An agent given a `client=` (shared rate limits): `batch` runs its own event loop, and
+    the pools made in it close when it ends, though the batch does not own the client."""
+    with LoopbackServer(DemoModel()) as server:
+        client = ChatClient(api_key="sk-test", base_url=server.base_url)
+        agent = Agent("gpt-4", client=client)
+        assert all(result.ok for result in batch(agent, items(6), concurrency=3))
+        gc.collect()  # an unclosed socket is reported here, as an error
+        assert client._pools is not None
+        assert not any(client._pools.clients)
 
 
 def test_a_failed_item_is_a_result_with_its_error_and_messages():

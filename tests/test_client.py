@@ -528,23 +528,40 @@ def test_a_refused_connection_is_a_connection_error(kind: str):
 # --------------------------------------------------------------------------- lifecycle
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_the_async_pool_survives_two_event_loops():
-    """`asyncio.run` twice on one client: the second loop gets a fresh pool, not "Event loop
-    is closed". (The first pool's sockets die with their loop; `aclose()` in each loop is
-    the tidy way, which the second run shows.)"""
+def test_the_async_pools_belong_to_their_event_loop():
+    """`asyncio.run` twice on one client, never closed: each loop gets its own pools, which
+    close as that loop ends (no "Event loop is closed", no unclosed sockets)."""
     with LoopbackServer([Reply.text("one"), Reply.text("two")]) as server:
         client = ChatClient(api_key=KEY, base_url=server.base_url)
         request = ChatRequest(model="gpt-4", messages=[UserMessage("Hi")])
-        first = asyncio.run(client.acomplete(request))
+        pools = []
 
-        async def tidy() -> ModelResponse:
-            async with client:
-                return await client.acomplete(request)
+        async def ask() -> ModelResponse:
+            answer = await client.acomplete(request)
+            pools.append(client._pools)
+            return answer
 
-        second = asyncio.run(tidy())
-        gc.collect()  # the first loop's sockets are reported here, not in a later test
-    assert (first.message.content, second.message.content) == ("one", "two")
+        answers = [asyncio.run(ask()).message.content for _ in range(2)]
+        gc.collect()  # unclosed sockets would be reported (as errors) here
+    assert answers == ["one", "two"]
+    assert pools[0] is not pools[1]
+    assert all(client is None for p in pools for client in p.clients)
+
+
+def test_aclose_closes_the_pools_at_once():
+    """`aclose()` inside the loop closes the pools then, not at the loop's end."""
+    with LoopbackServer([Reply.text("one")]) as server:
+
+        async def go() -> None:
+            async with ChatClient(api_key=KEY, base_url=server.base_url) as client:
+                await client.acomplete(ChatRequest(model="gpt-4", messages=[UserMessage("Hi")]))
+                pools = client._pools
+                assert pools is not None
+                assert any(pools.clients)
+            assert client._pools is None
+            assert not any(pools.clients)  # closed before the loop ends
+
+        asyncio.run(go())
 
 
 def test_clients_passed_in_are_not_closed():
