@@ -84,15 +84,20 @@ class Progress:
     tokens: int = 0
     unreported: int = 0
     cost: float = 0.0
+    unpriced: int = 0  # results whose cost is unknown (no token counts, or no prices)
     started: float = field(default_factory=time.monotonic)
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         rate = (self.done + self.failed) / elapsed
         unknown = f" (+{self.unreported} requests unreported)" if self.unreported else ""
+        if not self.unpriced:
+            money = f"${self.cost:.4f}"
+        else:
+            money = f"at least ${self.cost:.4f}" if self.cost else "cost unknown"
         return (
             f"done {self.done}  failed {self.failed}  in flight {self.in_flight}  "
-            f"{rate:.1f}/s  tokens {self.tokens:,}{unknown}  ${self.cost:.4f}  {elapsed:.0f}s"
+            f"{rate:.1f}/s  tokens {self.tokens:,}{unknown}  {money}  {elapsed:.0f}s"
         )
 
 
@@ -250,7 +255,10 @@ class BatchJob:
                     progress.tokens += result.usage.total_tokens or 0
                     progress.unreported += result.usage.unreported_requests
                     cost = price.cost(result.usage)
-                    progress.cost += cost or 0.0
+                    if cost is None:
+                        progress.unpriced += 1
+                    else:
+                        progress.cost += cost
                     now = time.monotonic()
                     if live or now - last_shown >= 10:
                         self._show(progress.line(), live)

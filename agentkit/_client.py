@@ -575,8 +575,8 @@ class ChatClient:
         key = api_key if api_key is not None else os.environ.get("GOAPI_KEY")
         if not key:
             raise UsageError(
-                "No API key: pass api_key=... to the client (or agent), "
-                "or set the GOAPI_KEY environment variable."
+                "No API key: set the GOAPI_KEY environment variable "
+                "(export GOAPI_KEY=<your key>), or pass api_key=... to the client or agent."
             )
         if base_url is not None and not base_url.startswith(("http://", "https://")):
             raise UsageError(f"base_url must start with http:// or https://, got {base_url!r}.")

@@ -117,7 +117,7 @@ class RunResult(Generic[OutputT]):
     """The model the run used, with its prices."""
 
     new_message_index: int = 0
-    """Where this run's own messages start in `messages` (after the history and prompt)."""
+    """Where this run's own messages (its prompt first) start in `messages`, after the history."""
 
     @property
     def cost(self) -> float | None:

@@ -19,6 +19,7 @@ from agentkit import (
     abatch,
     batch,
 )
+from agentkit._batchjob import Progress
 from agentkit.testing import DemoModel, Fault, LoopbackServer, Reply
 
 
@@ -101,3 +102,15 @@ def test_a_429_pauses_every_worker_through_the_shared_limiter():
     assert waits[0] == 7  # the retry's own wait
     assert waits[1] >= 7  # the limiter holds the retry too ...
     assert waits[2] >= 7  # ... and the next conversation's request
+
+
+@pytest.mark.parametrize(
+    ("cost", "unpriced", "shown"),
+    [(0.5, 0, "$0.5000"), (0.5, 2, "at least $0.5000"), (0.0, 3, "cost unknown")],
+)
+def test_the_progress_line_never_shows_an_unknown_cost_as_zero(
+    cost: float, unpriced: int, shown: str
+):
+    """Streams of GoAPI's era report no usage: their cost is unknown, not free."""
+    line = Progress(done=3, cost=cost, unpriced=unpriced).line()
+    assert f"  {shown}  " in line

@@ -96,3 +96,13 @@ def test_bad_tool_specs_give_one_clear_line(spec, message, capsys):
     assert err.startswith("agentkit: Cannot load tools from")
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_reader_that_leaves_early_is_no_error():
+    """`agentkit models --json | head -1`: the closed pipe ends the command quietly."""
+    command = [sys.executable, "-m", "agentkit.cli", "models", "--json"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        process.stdout.close()  # the reader is gone before the first write
+        errors = process.stderr.read()
+    assert process.returncode == 1
+    assert errors == b""

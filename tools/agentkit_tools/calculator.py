@@ -102,7 +102,7 @@ _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
     ast.USub: operator.neg,
 }
 _WHAT_IS_ALLOWED = (
-    "Use numbers, + - * / // % ** and parentheses, the constants pi and e, and the functions "
+    "Use numbers, + - * / // % ** and parentheses, the constants pi, e and tau, and the functions "
     + ", ".join(FUNCTIONS)
     + "."
 )
@@ -112,7 +112,7 @@ _WHAT_IS_ALLOWED = (
 def calculate(expression: str) -> str:
     """Evaluate an arithmetic expression exactly as a calculator would, and return the result.
 
-    Supports numbers, + - * / // % ** (power), parentheses, the constants pi and e, and the
+    Supports numbers, + - * / // % ** (power), parentheses, the constants pi, e and tau, and the
     functions sqrt, sin, cos, tan (radians), log (natural, or log(x, base)), log10, exp, abs,
     round, floor, ceil and factorial. Example: "sqrt(2) * (3 + 4) ** 2".
 
