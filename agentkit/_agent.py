@@ -107,7 +107,7 @@ class Agent(Generic[OutputT]):
         catalog: Where model names are looked up.
         client: A `ChatClient` to share (its HTTP pools) between agents.
 
-    Example:
+    Examples:
         >>> from agentkit import Agent, tool
         >>> @tool
         ... def add(a: int, b: int) -> int:

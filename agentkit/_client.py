@@ -93,7 +93,7 @@ class Timeout:
     bounds the whole attempt. What each limit bounds is measured from the moment the request
     is sent, per attempt: retries and their waits start again.
 
-    Example:
+    Examples:
         >>> Timeout(first_byte=30).idle
         60.0
         >>> Timeout.uniform(5)
@@ -145,7 +145,7 @@ class Backoff:
     `min(initial * 2**n, maximum)`, shortened by up to `jitter` (a fraction) at random, so
     the workers of a batch do not all come back at once.
 
-    Example:
+    Examples:
         >>> Backoff(jitter=0).delay(3)
         4.0
         >>> Backoff().delay(0, retry_after=120)
@@ -185,7 +185,7 @@ class Backoff:
 class ChatRequest:
     """One chat-completions request, before it becomes JSON.
 
-    Example:
+    Examples:
         >>> from agentkit import UserMessage
         >>> ChatRequest(model="gpt-3.5-turbo", messages=[UserMessage("Hi")]).stream
         True
@@ -552,7 +552,7 @@ class ChatClient:
     Raises:
         UsageError: No key was given and `GOAPI_KEY` is not set, or an argument is invalid.
 
-    Example:
+    Examples:
         >>> from agentkit import UserMessage
         >>> with ChatClient(api_key="test-key") as client:  # doctest: +SKIP
         ...     answer = client.complete(

@@ -96,7 +96,7 @@ def redact(text: str, secrets: Sequence[str] = ()) -> str:
     Returns:
         The text with each secret replaced by `***`.
 
-    Example:
+    Examples:
         >>> redact("Incorrect API key provided: sk-abc123def456")
         'Incorrect API key provided: ***'
     """
@@ -451,7 +451,7 @@ class ToolRetry(Exception):
     Not an error of agentkit's: the run catches it, sends `message` as the call's result and
     counts one retry against the tool's budget.
 
-    Example:
+    Examples:
         >>> def lookup(city: str) -> str:
         ...     if city != city.strip():
         ...         raise ToolRetry("Strip the spaces around the city name.")

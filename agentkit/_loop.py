@@ -77,7 +77,7 @@ class UsageLimits:
     `None` means no limit. Token and cost checks use what the server reported so far plus an
     estimate of the next prompt (about four characters a token; see `estimate_tokens`).
 
-    Example:
+    Examples:
         >>> limits = UsageLimits(requests=5, cost=0.01)
     """
 

@@ -29,7 +29,7 @@ ApiStyle: TypeAlias = Literal["functions", "tools"]
 class ModelInfo:
     """What agentkit knows about a model.
 
-    Example:
+    Examples:
         >>> info = ModelInfo("my-finetune", style="tools", context_window=16_385)
         >>> info.supports_functions
         True
@@ -94,7 +94,7 @@ class ModelSettings:
 
     `None` leaves a field out of the request, so the server's default applies.
 
-    Example:
+    Examples:
         >>> settings = ModelSettings(temperature=0, max_tokens=300, seed=7)
     """
 
@@ -187,7 +187,7 @@ FAMILY_RULES: tuple[tuple[str, ApiStyle | None], ...] = (
 class ModelCatalog:
     """A lookup from model names to `ModelInfo`, extensible by the user.
 
-    Example:
+    Examples:
         >>> catalog = ModelCatalog()
         >>> catalog.get("gpt-3.5-turbo").style
         'functions'

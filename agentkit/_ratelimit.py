@@ -48,7 +48,7 @@ class RateLimiter:
         burst: Seconds' worth of capacity that may be used at once (default 1 s).
         clock: A monotonic clock in seconds (tests pass a fake one).
 
-    Example:
+    Examples:
         >>> clock = iter([0.0, 0.0, 0.0]).__next__
         >>> limiter = RateLimiter(requests_per_minute=60, burst=0, clock=clock)
         >>> limiter.reserve(), limiter.reserve()

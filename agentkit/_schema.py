@@ -69,7 +69,7 @@ _GOOGLE_SECTIONS = frozenset(
 def check_name(name: str, *, where: str) -> str:
     """Return `name` if the API accepts it as a function name, else raise `UsageError`.
 
-    Example:
+    Examples:
         >>> check_name("get_weather", where="get_weather()")
         'get_weather'
         >>> check_name("get weather", where="f()")
@@ -91,7 +91,7 @@ def parse_docstring(doc: str | None) -> tuple[str | None, dict[str, str]]:
     The raw docstring is cleaned with `inspect.cleandoc`; a Google `Args:` section on the
     very first line keeps its indentation. `*args`/`**kwargs` are named without stars.
 
-    Example:
+    Examples:
         >>> parse_docstring('''Add two numbers.
         ...
         ...     Args:
@@ -155,7 +155,7 @@ class ArgumentsModel:
 def describe(func: Callable[..., Any]) -> str:
     """How errors name a function: its qualified name and `()`.
 
-    Example:
+    Examples:
         >>> describe(describe)
         'describe()'
     """
@@ -200,7 +200,7 @@ def _signature(func: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, A
 def takes_context(func: Callable[..., Any], context_type: type) -> bool:
     """Whether `func`'s first parameter is annotated with `context_type` (or a subscript of it).
 
-    Example:
+    Examples:
         >>> from typing import Generic, TypeVar
         >>> T = TypeVar("T")
         >>> class Ctx(Generic[T]): ...
@@ -255,7 +255,7 @@ def function_arguments(
         UsageError: A parameter lacks an annotation, has a type pydantic cannot validate, a
             default that is not JSON, or the function takes `*args`.
 
-    Example:
+    Examples:
         >>> def add(a: int, b: int = 2) -> int:
         ...     '''Add two numbers.'''
         ...     return a + b
@@ -372,7 +372,7 @@ def output_adapter(
     are validated as they are; any other type is wrapped in an object as its `response` field,
     because function parameters must be a JSON object.
 
-    Example:
+    Examples:
         >>> adapter, schema, wrapped = output_adapter(list[int], name="final_result")
         >>> wrapped, adapter.validate_json('{"response": ["1", 2]}').response
         (True, [1, 2])
@@ -400,7 +400,7 @@ def json_schema(target: type[BaseModel] | pydantic.TypeAdapter[Any]) -> dict[str
     The top-level `additionalProperties: false` is left out: the validator refuses unknown
     arguments anyway, and says so to the model.
 
-    Example:
+    Examples:
         >>> from pydantic import create_model
         >>> json_schema(create_model("f", x=(int, 1)))
         {'properties': {'x': {'default': 1, 'type': 'integer'}}, 'type': 'object'}
@@ -438,7 +438,7 @@ def _walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Drop every `title` and write unions of plain types as a `type` list, in place.
 
-    Example:
+    Examples:
         >>> lean_schema({"title": "F", "anyOf": [{"type": "integer"}, {"type": "null"}]})
         {'type': ['integer', 'null']}
     """
@@ -467,7 +467,7 @@ def to_strict(schema: dict[str, Any], *, where: str) -> dict[str, Any]:
         UsageError: The schema has an open map (`dict[str, X]`), an untyped container or an
             untyped value, which strict mode cannot express. The error names the parameter.
 
-    Example:
+    Examples:
         >>> to_strict({"type": "object", "properties": {"x": {"type": "integer", "default": 1}}},
         ...           where="f()")
         {'type': 'object', 'properties': {'x': {'type': 'integer'}}, 'additionalProperties': False, 'required': ['x']}

@@ -39,7 +39,7 @@ class ServerSentEvent:
 class SSEDecoder:
     r"""Turns the bytes of an event stream, in reads of any size, into events.
 
-    Example:
+    Examples:
         >>> decoder = SSEDecoder()
         >>> decoder.feed(b'data: {"a": 1}\n\nda')
         [ServerSentEvent(data='{"a": 1}', event='message', id=None, retry=None)]

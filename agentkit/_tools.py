@@ -55,7 +55,7 @@ class RunContext(Generic[DepsT]):
     Annotate a tool's *first* parameter with `RunContext[YourDeps]` and the agent passes it
     in; the model never sees it.
 
-    Example:
+    Examples:
         >>> @tool
         ... def whoami(ctx: RunContext[str]) -> str:
         ...     '''Say who the user is.'''
@@ -156,7 +156,7 @@ class ArgumentError(ValueError):
         tool_name: The tool that was called.
         errors: Each problem found, in order.
 
-    Example:
+    Examples:
         >>> @tool
         ... def get_current_weather(location: str) -> str:
         ...     '''Get the current weather in a given location.'''
@@ -328,7 +328,7 @@ class Tool(Generic[P, R]):
         is_async: Whether calling the function returns an awaitable.
         takes_context: Whether the function's first parameter is a `RunContext`.
 
-    Example:
+    Examples:
         >>> @tool(retries=0)
         ... def add(a: int, b: int = 2) -> int:
         ...     '''Add two numbers.'''
@@ -455,7 +455,7 @@ class Tool(Generic[P, R]):
             UsageError: The name is not allowed, or `parameters` is not a valid JSON schema of
                 an object.
 
-        Example:
+        Examples:
             >>> echo = Tool.from_schema(
             ...     name="echo",
             ...     parameters={"type": "object", "properties": {"text": {"type": "string"}}},
@@ -599,7 +599,7 @@ def tool(
         timeout: Seconds one call may take; `None`: no limit.
         requires_approval: Ask for approval of each call before it runs.
 
-    Example:
+    Examples:
         >>> from typing import Literal
         >>> @tool
         ... def get_current_weather(
@@ -647,7 +647,7 @@ def output_tool(
     type is wrapped as `{"response": <type>}`. `validate` returns `{"response": value}` and
     `invoke` returns the validated value itself.
 
-    Example:
+    Examples:
         >>> answer = output_tool(list[int])
         >>> answer.parameters
         {'properties': {'response': {'items': {'type': 'integer'}, 'type': 'array'}}, 'required': ['response'], 'type': 'object'}
@@ -688,7 +688,7 @@ def index_tools(tools: Iterable[Tool[..., Any] | Callable[..., Any]]) -> dict[st
     Raises:
         UsageError: Two tools have the same name.
 
-    Example:
+    Examples:
         >>> def ping() -> str:
         ...     '''Answer pong.'''
         ...     return "pong"
@@ -721,7 +721,7 @@ def format_result(value: Any) -> str:
     returned nothing); pydantic models, dataclasses, mappings, sequences, sets, numbers and
     booleans become compact JSON; anything else becomes `str(value)`.
 
-    Example:
+    Examples:
         >>> format_result("sunny"), format_result(None), format_result({"temp": 20, "ok": True})
         ('sunny', 'null', '{"temp":20,"ok":true}')
     """

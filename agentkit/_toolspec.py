@@ -55,7 +55,7 @@ def load_tools(spec: str) -> list[Tool[..., Any]]:
     Raises:
         UsageError: The module, file or name does not exist, or names no tool.
 
-    Example:
+    Examples:
         A plain function becomes a tool only if it is fully annotated:
 
         >>> load_tools("json:dumps")

@@ -248,7 +248,7 @@ def dump_messages(messages: Iterable[Message], style: ApiStyle = "tools") -> lis
         messages: The chat.
         style: `"tools"` (results refer to call ids) or `"functions"` (the legacy style).
 
-    Example:
+    Examples:
         >>> from agentkit import UserMessage
         >>> dump_messages([UserMessage("Hi")])
         [{'role': 'user', 'content': 'Hi'}]
@@ -356,7 +356,7 @@ def load_messages(data: Iterable[object]) -> list[Message]:
     Raises:
         UsageError: A message is malformed; the text says which and why.
 
-    Example:
+    Examples:
         >>> load_messages([{"role": "user", "content": "Hi"}])
         [UserMessage(content='Hi', name=None)]
     """
@@ -398,7 +398,7 @@ def build_request(
         stream: Ask for server-sent events (with `stream_options` when
             `settings.include_usage`).
 
-    Example:
+    Examples:
         >>> from agentkit import UserMessage
         >>> build_request(model="gpt-3.5-turbo", messages=[UserMessage("Hi")], stream=False)
         {'model': 'gpt-3.5-turbo', 'messages': [{'role': 'user', 'content': 'Hi'}]}
@@ -515,7 +515,7 @@ class ChunkAccumulator:
     first-wins and later `""`/`"null"` names are ignored; two entries for one index in a
     chunk are merged); usage in any chunk, also one with `choices: []`.
 
-    Example:
+    Examples:
         >>> acc = ChunkAccumulator()
         >>> acc.add({"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]})
         [TextDelta(text='Hi')]
@@ -642,7 +642,7 @@ _CLOUDFLARE = frozenset({520, 521, 522, 523, 524})
 def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds the server asked to wait: `retry-after-ms`, else `Retry-After` (seconds or date).
 
-    Example:
+    Examples:
         >>> retry_after({"retry-after-ms": "1500"}), retry_after({"retry-after": "2"})
         (1.5, 2.0)
     """
@@ -701,7 +701,7 @@ def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> APIStat
     page) gives its `<title>` and a short excerpt. `x-should-retry` overrides whether the
     client retries; 408 and 409 are retried too.
 
-    Example:
+    Examples:
         >>> error = parse_error(429, b'{"error": {"message": "Slow down"}}', {"retry-after": "3"})
         >>> type(error).__name__, error.retry_after, str(error)
         ('RateLimitError', 3.0, 'HTTP 429: Slow down')

@@ -273,7 +273,7 @@ class DemoModel:
     - With a function result last, it answers with that result.
     - Otherwise it says what it is.
 
-    Example:
+    Examples:
         >>> DemoModel()({"messages": [{"role": "user", "content": "Hi"}]}).content[:27]
         "I am agentkit's offline dem"
     """
@@ -657,7 +657,7 @@ class LoopbackServer:
     (for throughput benchmarks); connections are kept alive; a `Fault.dropped()` closes the
     connection without answering.
 
-    Example:
+    Examples:
         >>> with LoopbackServer([Reply.text("hi")]) as server:
         ...     r = httpx.post(f"{server.base_url}/chat/completions",
         ...                    json={"model": "gpt-4", "messages": []})
@@ -827,7 +827,7 @@ def _is_local(address: Any) -> bool:
 def block_network() -> Iterator[None]:
     """Make any DNS look-up or connection beyond loopback raise `NetworkBlockedError`.
 
-    Example:
+    Examples:
         >>> with block_network():
         ...     socket.getaddrinfo("api.goapi.xyz", 443)
         Traceback (most recent call last):

@@ -53,7 +53,7 @@ def make_client(
 def use_transport(transport: httpx.BaseTransport) -> Iterator[None]:
     """Send the requests of every tool through `transport` while the block runs.
 
-    Example:
+    Examples:
         >>> import httpx
         >>> def answer(request: httpx.Request) -> httpx.Response:
         ...     return httpx.Response(200, json={"ok": True})

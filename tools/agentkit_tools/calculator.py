@@ -129,7 +129,7 @@ def evaluate(expression: str) -> Number:
         ToolRetry: The expression is not understood, not allowed, or too large; the text says
             why, for the model.
 
-    Example:
+    Examples:
         >>> evaluate("2 ** 10 + factorial(5)"), evaluate("round(pi, 2)")
         (1144, 3.14)
         >>> evaluate("__import__('os')")
@@ -249,7 +249,7 @@ def _source(node: ast.AST) -> str:
 def _format(value: Number) -> str:
     """Integers in full; floats to 15 significant digits (as a calculator shows them).
 
-    Example:
+    Examples:
         >>> _format(0.1 + 0.2), _format(2 / 3), _format(1e22), _format(10**20)
         ('0.3', '0.666666666666667', '1e+22', '100000000000000000000')
     """

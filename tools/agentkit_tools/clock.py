@@ -1,6 +1,6 @@
 """`current_time`, `date_add` and `days_between`: what models cannot know or easily count.
 
-Example:
+Examples:
     >>> date_add("2024-02-27", days=3)
     '2024-03-01 (Friday)'
     >>> days_between("2024-01-01", "2024-12-25")

@@ -83,7 +83,7 @@ class UnsafeURL(ToolRetry):
 def system_resolver(host: str, port: int) -> list[str]:
     """The host's addresses from the system's resolver (`socket.getaddrinfo`).
 
-    Example:
+    Examples:
         >>> "127.0.0.1" in system_resolver("127.0.0.1", 80)
         True
     """
@@ -94,7 +94,7 @@ def system_resolver(host: str, port: int) -> list[str]:
 def blocked_reason(address: str | IPAddress) -> str | None:
     """Why an IP address must not be fetched from, or `None` for a public internet address.
 
-    Example:
+    Examples:
         >>> blocked_reason("93.184.215.14") is None
         True
         >>> blocked_reason("169.254.169.254"), blocked_reason("::ffff:10.0.0.1")
@@ -188,7 +188,7 @@ class _TextExtractor(HTMLParser):
 def html_to_text(page: str) -> tuple[str, str]:
     r"""The title and readable text of an HTML page: scripts, styles and tags left out.
 
-    Example:
+    Examples:
         >>> html_to_text(
         ...     "<html><head><title>Hi &amp; bye</title><style>p {}</style></head>"
         ...     "<body><p>One  <b>two</b></p><script>alert(1)</script><p>three</p></body></html>"
@@ -226,7 +226,7 @@ def make_fetch_url(
     Raises:
         UsageError: A limit is out of range.
 
-    Example:
+    Examples:
         >>> careful = make_fetch_url(max_bytes=100_000, timeout=5, name="read_page")
         >>> careful.name, sorted(careful.parameters["properties"])
         ('read_page', ['max_chars', 'url'])

@@ -7,7 +7,7 @@ size. The checks resolve the real path just before each use; a process that swap
 for links while the agent runs could still race them, so give the agent a root that only it
 writes to.
 
-Example:
+Examples:
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as root:
     ...     files = FileTools(root)
@@ -214,7 +214,7 @@ def _text(data: bytes, cut: bool) -> str | None:
 def file_tools(root: str | os.PathLike[str], **options: Any) -> list[Tool[..., str]]:
     """The file tools for `root` (see `FileTools` for the options).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> with tempfile.TemporaryDirectory() as root:
         ...     [t.name for t in file_tools(root, writable=False)]

@@ -75,7 +75,7 @@ _TAG = re.compile(r"<[^>]*>")
 def strip_tags(text: str) -> str:
     """Plain text from a snippet of HTML: tags removed, entities decoded, spaces squeezed.
 
-    Example:
+    Examples:
         >>> strip_tags('<span class="searchmatch">Alan</span> Turing &amp; the  &quot;Bombe&quot;')
         'Alan Turing & the "Bombe"'
     """
@@ -97,7 +97,7 @@ class WikipediaSearch:
     def article_url(self, title: str) -> str:
         """The address of the article with this title.
 
-        Example:
+        Examples:
             >>> WikipediaSearch().article_url("AC/DC (band)")
             'https://en.wikipedia.org/wiki/AC%2FDC_%28band%29'
         """

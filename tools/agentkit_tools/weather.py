@@ -94,7 +94,7 @@ class _Place:
 def describe_weather_code(code: int | None) -> str:
     """A WMO weather code in words.
 
-    Example:
+    Examples:
         >>> describe_weather_code(3), describe_weather_code(63), describe_weather_code(42)
         ('overcast', 'moderate rain', 'unknown conditions (WMO code 42)')
     """
