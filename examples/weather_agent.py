@@ -31,9 +31,8 @@ def main(argv: list[str]) -> int:
             elif isinstance(event, TextDelta):
                 print(event.text, end="", flush=True)
             elif isinstance(event, RunFinished):
-                print(
-                    f"\n({event.result.turns} requests, {event.result.usage.tool_calls} tool calls)"
-                )
+                calls = event.result.usage.tool_calls
+                print(f"\n({event.result.turns} requests, {calls} tool call{'s' * (calls != 1)})")
     return 0
 
 

@@ -43,7 +43,7 @@ def test_weather_agent(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
     assert lines[0] == "> What is the weather like in Boston?"
     assert lines[1] == '[calling get_current_weather({"location": "Boston"})]'
     assert lines[2].startswith("[get_current_weather returned: ")
-    assert lines[-1] == "(2 requests, 1 tool calls)"
+    assert lines[-1] == "(2 requests, 1 tool call)"
 
 
 def test_search_agent(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
