@@ -19,9 +19,11 @@ What each timeout bounds, what is retried and why: `docs/pages/reliability.md`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import random
+import ssl
 import threading
 import time
 from collections.abc import (
@@ -456,6 +458,17 @@ def _current_loop() -> object:
         return None
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The TLS settings of every pool agentkit makes, made once per process.
+
+    httpx makes a new context for each client, loading the CA certificates each time: 20 ms
+    of CPU and 1 MiB, 16 times over for the async pools of every event loop. The context
+    honours `SSL_CERT_FILE` and `SSL_CERT_DIR` as set when the first pool is made.
+    """
+    return httpx.create_ssl_context()
+
+
 class _AsyncPools:
     """The async connection pools of one event loop, the least busy used first.
 
@@ -499,7 +512,9 @@ class _AsyncPools:
         self.busy[index] += 1
         client = self.clients[index]
         if client is None:
-            client = self.clients[index] = httpx.AsyncClient(limits=ASYNC_POOL_LIMITS)
+            client = self.clients[index] = httpx.AsyncClient(
+                limits=ASYNC_POOL_LIMITS, verify=_tls()
+            )
         return index, client
 
     def release(self, index: int) -> None:
@@ -614,7 +629,7 @@ class ChatClient:
             return self._http_client
         with self._lock:
             if self._own_client is None:
-                self._own_client = httpx.Client(limits=POOL_LIMITS)
+                self._own_client = httpx.Client(limits=POOL_LIMITS, verify=_tls())
             return self._own_client
 
     async def _async_pools(self) -> _AsyncPools | None:

@@ -564,6 +564,35 @@ def test_aclose_closes_the_pools_at_once():
         asyncio.run(go())
 
 
+def test_every_pool_shares_one_tls_context(monkeypatch: pytest.MonkeyPatch):
+    """Loading the CA certificates costs 20 ms and 1 MiB: done once, not once per pool."""
+    import ssl
+
+    from agentkit import _client
+
+    made = []
+    real = ssl.create_default_context
+    monkeypatch.setattr(
+        ssl, "create_default_context", lambda *a, **k: made.append(1) or real(*a, **k)
+    )
+    _client._tls.cache_clear()
+    replies = [Reply.text(str(n)) for n in range(7)]
+    with LoopbackServer(replies, latency=0.05) as server:
+        client = ChatClient(api_key=KEY, base_url=server.base_url)
+        request = ChatRequest(model="gpt-4", messages=[UserMessage("Hi")])
+
+        async def three_at_once() -> None:
+            async with client:
+                await asyncio.gather(*(client.acomplete(request) for _ in range(3)))
+                assert sum(pool is not None for pool in client._pools.clients) == 3
+
+        asyncio.run(three_at_once())  # three pools
+        asyncio.run(three_at_once())  # three more, in another event loop
+        with client:
+            client.complete(request)  # and the sync pool
+    assert len(made) == 1
+
+
 def test_clients_passed_in_are_not_closed():
     """close() closes only the pools the ChatClient made itself."""
     mine = httpx.Client(transport=ScriptedGoAPI([Reply.text("a"), Reply.text("b")]))
