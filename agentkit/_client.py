@@ -458,6 +458,81 @@ def _current_loop() -> object:
         return None
 
 
+class _Watchdog:
+    """The time limits of one response's body reads on asyncio, with one timer, not one a read.
+
+    A timer per read (`anyio.fail_after`) is a cancel scope and a heap entry made and dropped
+    for every chunk: a quarter of the CPU agentkit added on top of httpx at 64 streams in
+    flight. Here a read only moves the deadline forward. The one timer, when it goes off,
+    looks at the deadline: passed while a read waits, it cancels the task (and the read
+    raises `TimeoutError`); not yet, it sets itself for the new deadline, so it runs about
+    once a limit, however many chunks come. Time the caller spends between reads does not
+    count: the deadline is set when a read starts.
+    """
+
+    __slots__ = ("deadline", "fired", "handle", "loop", "reading", "task")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+        self.loop = loop
+        self.task = task
+        self.deadline = 0.0
+        self.handle: asyncio.TimerHandle | None = None
+        self.reading = False
+        self.fired = False
+
+    @classmethod
+    def start(cls) -> _Watchdog | None:
+        """A watchdog for the running asyncio task, or `None` elsewhere (trio)."""
+        loop = _current_loop()
+        task = asyncio.current_task() if loop is not None else None
+        return None if task is None else cls(cast(asyncio.AbstractEventLoop, loop), task)
+
+    async def read(self, chunks: AsyncIterator[bytes], limit: float | None) -> bytes:
+        """The next chunk, within `limit` seconds (`None`: no limit).
+
+        Raises:
+            StopAsyncIteration: The body has ended.
+            TimeoutError: The limit passed first.
+        """
+        if limit is not None:
+            self.deadline = self.loop.time() + limit
+            if self.handle is None or self.handle.when() > self.deadline:
+                self._arm()
+        self.reading = limit is not None
+        try:
+            return await anext(chunks)
+        except asyncio.CancelledError:
+            if not self.fired:
+                raise
+            self.fired = False
+            if getattr(self.task, "uncancel", lambda: 0)() > 0:
+                raise  # cancelled from outside too: that wins
+            raise TimeoutError from None
+        finally:
+            self.reading = False
+
+    def _arm(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.handle = self.loop.call_at(self.deadline, self._wake)
+
+    def _wake(self) -> None:
+        self.handle = None
+        if not self.reading:
+            return  # the next read sets the timer again
+        if self.loop.time() < self.deadline:
+            self._arm()
+        else:
+            self.fired = True
+            self.task.cancel()
+
+    def close(self) -> None:
+        """Stop the timer."""
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
 @functools.cache
 def _tls() -> ssl.SSLContext:
     """The TLS settings of every pool agentkit makes, made once per process.
@@ -906,6 +981,7 @@ class ChatClient:
                 timeout=clock.httpx_timeout(),
             )
             response = await client.send(http_request, stream=True)
+            watchdog = _Watchdog.start()
             try:
                 reader = _Reader(response.status_code, response.headers, self._key)
                 clock.body_stream = reader.sse
@@ -916,8 +992,11 @@ class ChatClient:
                 ) as chunks:
                     while True:
                         try:
-                            with anyio.fail_after(clock.limit()):
-                                data = await anext(chunks)
+                            if watchdog is not None:
+                                data = await watchdog.read(chunks, clock.limit())
+                            else:
+                                with anyio.fail_after(clock.limit()):
+                                    data = await anext(chunks)
                         except StopAsyncIteration:
                             break
                         except (httpx.TransportError, TimeoutError):
@@ -929,6 +1008,8 @@ class ChatClient:
                             yield delta
                 result = reader.finish()
             finally:
+                if watchdog is not None:
+                    watchdog.close()
                 await response.aclose()
         self._log_response(request, plan.attempt, clock, response.status_code, result)
         self._charge(result)

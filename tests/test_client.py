@@ -6,12 +6,14 @@ Each behaviour runs through the sync (`stream`) and the async (`astream`) driver
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import email.utils
 import gc
 import json
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -513,6 +515,77 @@ def test_a_stalled_stream_hits_the_idle_timeout_on_a_real_socket(kind: str):
         with pytest.raises(APITimeoutError) as caught:
             complete(kind, client, request)
     assert caught.value.phase == "idle"
+
+
+@contextlib.contextmanager
+def stalled_stream(*, stall_after: tuple[int, float], **timeouts: float) -> Iterator[ChatClient]:
+    """A client with these timeouts, talking to a loopback server whose stream stalls."""
+    reply = Reply.text("one two three", chunk_size=4, stall_after=stall_after)
+    with LoopbackServer([reply]) as server:
+        yield ChatClient(
+            api_key=KEY, base_url=server.base_url, max_retries=0, timeout=Timeout(**timeouts)
+        )
+
+
+HI = ChatRequest(model="gpt-4", messages=[UserMessage("Hi")])
+
+
+@pytest.mark.parametrize(
+    ("stall_after", "timeouts", "phase"),
+    [
+        ((0, 5.0), {"first_byte": 0.3, "idle": 1}, "first_byte"),
+        ((2, 5.0), {"first_byte": 10, "idle": 0.3}, "idle"),
+        ((2, 5.0), {"idle": 10, "total": 0.5}, "total"),
+    ],
+    ids=["first-byte", "idle", "total"],
+)
+def test_each_limit_on_the_body_is_named_after_itself(
+    kind: str, stall_after: tuple[int, float], timeouts: dict[str, float], phase: str
+):
+    """A stream that stalls before its first event, or later, hits the limit that applies.
+
+    (A blocking read has one limit for the whole body, so the sync driver gives a stream's
+    first event `idle`, not `first_byte`.)
+    """
+    if kind == "sync" and phase == "first_byte":
+        phase = "idle"
+    with (
+        stalled_stream(stall_after=stall_after, **timeouts) as client,
+        pytest.raises(APITimeoutError) as caught,
+    ):
+        complete(kind, client, HI)
+    assert caught.value.phase == phase
+
+
+def test_time_the_caller_takes_between_chunks_is_not_idle_time():
+    """`idle` limits the server's silence, not the caller's work between deltas."""
+
+    async def slow_reader(client: ChatClient) -> list[Any]:
+        items = []
+        async with client:
+            async for item in client.astream(HI, deliver=True):
+                items.append(item)
+                await asyncio.sleep(0.3)  # longer than idle, between reads
+        return items
+
+    with stalled_stream(stall_after=(1, 0.0), idle=0.2) as client:
+        items = asyncio.run(slow_reader(client))
+    assert items[-1].message.content == "one two three"
+
+
+def test_cancelling_a_stream_is_a_cancellation_not_a_timeout():
+    """The caller's own cancellation during a read stays a CancelledError."""
+
+    async def cancel_midway(client: ChatClient) -> None:
+        async with client:
+            task = asyncio.ensure_future(client.acomplete(HI))
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    with stalled_stream(stall_after=(2, 5.0), idle=2) as client:
+        asyncio.run(cancel_midway(client))
 
 
 def test_a_refused_connection_is_a_connection_error(kind: str):
