@@ -392,7 +392,11 @@ class Agent(Generic[OutputT]):
                     flow.throw(error)
                 sent = response
             elif isinstance(action, RunTools):
-                sent = await asyncio.gather(*(_run_tool_async(call) for call in action.calls))
+                calls = action.calls
+                if len(calls) == 1:  # the usual case: no task to make
+                    sent = [await _run_tool_async(calls[0])]
+                else:
+                    sent = await asyncio.gather(*(_run_tool_async(call) for call in calls))
             elif isinstance(action, Approve):
                 sent = [await _decide_async(self.approve, call) for call in action.calls]
             else:
