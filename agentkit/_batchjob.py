@@ -85,6 +85,7 @@ class Progress:
     unreported: int = 0
     cost: float = 0.0
     unpriced: int = 0  # results whose cost is unknown (no token counts, or no prices)
+    to_run: int | None = None  # items this run is to do, when known (for the ETA)
     started: float = field(default_factory=time.monotonic)
 
     def line(self) -> str:
@@ -95,10 +96,30 @@ class Progress:
             money = f"${self.cost:.4f}"
         else:
             money = f"at least ${self.cost:.4f}" if self.cost else "cost unknown"
+        finished = self.done + self.failed
+        eta = ""
+        if self.to_run is not None and finished < self.to_run and rate > 0:
+            eta = f"  ETA {_duration((self.to_run - finished) / rate)}"
         return (
             f"done {self.done}  failed {self.failed}  in flight {self.in_flight}  "
-            f"{rate:.1f}/s  tokens {self.tokens:,}{unknown}  {money}  {elapsed:.0f}s"
+            f"{rate:.1f}/s  tokens {self.tokens:,}{unknown}  {money}  "
+            f"{_duration(elapsed)}{eta}"
         )
+
+
+def _duration(seconds: float) -> str:
+    """A short duration: `42s`, `3m05s`, `2h07m`.
+
+    Examples:
+        >>> _duration(42.4), _duration(185), _duration(7630)
+        ('42s', '3m05s', '2h07m')
+    """
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 class BatchJob:
@@ -241,6 +262,9 @@ class BatchJob:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, self._interrupt)
         price = self.agent.model
+        with self.source.open(encoding="utf-8") as lines:  # a quick pass, for the ETA
+            items = sum(1 for line in lines if line.strip())
+        self.progress.to_run = max(items - self.progress.total_skipped, 0)
         try:
             with self.out.open("a", encoding="utf-8") as out:
                 for result in batch(self.agent, self._items(), concurrency=self.concurrency):

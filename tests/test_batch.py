@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -114,3 +115,10 @@ def test_the_progress_line_never_shows_an_unknown_cost_as_zero(
     """Streams of GoAPI's era report no usage: their cost is unknown, not free."""
     line = Progress(done=3, cost=cost, unpriced=unpriced).line()
     assert f"  {shown}  " in line
+
+
+def test_the_progress_line_shows_the_time_left():
+    """10 items done in 10 s and 20 to go: about 20 s left; nothing to go, no ETA."""
+    started = time.monotonic() - 10
+    assert Progress(done=8, failed=2, to_run=30, started=started).line().endswith(" ETA 20s")
+    assert "ETA" not in Progress(done=30, to_run=30, started=started).line()
