@@ -1,6 +1,7 @@
 """Where the examples send their requests: GoAPI with `GOAPI_KEY`, else the simulator.
 
-`connect()` says which on its first line and gives the keyword arguments for `Agent(...)`.
+`connect()` says which on its first line and gives the keyword arguments for `Agent(...)`;
+online, an API error ends the example with its one-line message.
 Offline, it starts agentkit's bundled simulator (a deterministic demo model on a loopback
 HTTP server), so the whole loop still runs for real: HTTP, streaming, argument validation,
 dispatch and result feedback.
@@ -9,10 +10,12 @@ dispatch and result feedback.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from agentkit import AgentkitError
 from agentkit.testing import DemoModel, LoopbackServer
 
 
@@ -21,7 +24,10 @@ def connect(model: str = "gpt-3.5-turbo") -> Iterator[dict[str, Any]]:
     """Yield `Agent` keyword arguments for GoAPI, or for the offline simulator."""
     if os.environ.get("GOAPI_KEY"):
         print(f"Online: talking to GoAPI ({model}).")
-        yield {}
+        try:
+            yield {}
+        except AgentkitError as error:  # unreachable, bad key, quota: one line, no traceback
+            sys.exit(f"GoAPI: {error}")
         return
     print(
         "Offline: GOAPI_KEY is not set, so this runs against agentkit's bundled simulator "

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import runpy
+import socket
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -79,3 +81,22 @@ def test_batch_prompts(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
     assert len(answers) == 20
     assert answers["0"].endswith("Here is what I found: 2")  # 1 * 2
     assert lines[-1] == "20 prompts, 0 failed, 40 requests, 20 tool calls, at most 8 at once"
+
+
+def test_online_an_api_error_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """With GOAPI_KEY set and GoAPI out of reach (no DNS, as on a machine offline), the
+    example says what went wrong in one line and exits 1, without a traceback."""
+
+    def no_dns(*args: object, **kwargs: object) -> NoReturn:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    monkeypatch.setenv("GOAPI_KEY", "sk-test")
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    monkeypatch.setattr(sys, "argv", ["weather_agent.py"])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(EXAMPLES / "weather_agent.py"), run_name="__main__")
+    assert str(exited.value.code).startswith("GoAPI: Connection to api.goapi.xyz failed")
+    assert capsys.readouterr().out.startswith("Online: talking to GoAPI (gpt-3.5-turbo).")
