@@ -599,8 +599,9 @@ class _AsyncPools:
     async def aclose(self) -> None:
         """Close every pool made (now, not when the loop ends)."""
         if self.keeper is not None:
-            await self.keeper.aclose()  # runs `_close_clients`
-        await self._close_clients()
+            await self.keeper.aclose()  # its `finally` runs `_close_clients`
+        else:
+            await self._close_clients()
 
     async def _close_clients(self) -> None:
         clients, self.clients = self.clients, [None] * ASYNC_POOLS

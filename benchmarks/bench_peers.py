@@ -500,7 +500,11 @@ def tool_definer(name: str) -> Callable[[], Any]:
 
 
 def block_network() -> None:
-    """Any connection or name look-up beyond loopback fails at once (nothing goes out)."""
+    """Any connection or name look-up beyond loopback fails at once (nothing goes out).
+
+    Not `agentkit.testing.block_network`: importing agentkit (and httpx) here, before the
+    bare memory reading, would count them in every implementation's baseline.
+    """
 
     def local(host: Any) -> bool:
         if host in (None, "", "localhost", b"localhost"):
