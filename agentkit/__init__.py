@@ -29,6 +29,7 @@ from ._exceptions import (
     ToolCallTruncated,
     ToolRetriesExceeded,
     ToolRetry,
+    ToolsetError,
     TruncatedStreamError,
     UsageError,
     UsageLimitExceeded,
@@ -53,6 +54,7 @@ from ._messages import (
 from ._models import ApiStyle, ModelCatalog, ModelInfo, ModelSettings, default_catalog
 from ._ratelimit import RateLimiter
 from ._tools import ArgumentError, RunContext, Tool, tool
+from ._toolset import Toolset
 from ._version import __version__
 from ._wire import dump_messages, load_messages
 
@@ -111,6 +113,8 @@ __all__ = [
     "ToolResult",
     "ToolRetriesExceeded",
     "ToolRetry",
+    "Toolset",
+    "ToolsetError",
     "TruncatedStreamError",
     "Usage",
     "UsageError",

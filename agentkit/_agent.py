@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
@@ -48,6 +49,7 @@ from ._messages import (
 )
 from ._models import ApiStyle, ModelCatalog, ModelInfo, ModelSettings, default_catalog
 from ._tools import Tool, index_tools, output_tool
+from ._toolset import Toolset, merge_tools
 
 __all__ = ["Agent", "AgentEvent", "Approver", "RunFinished"]
 
@@ -85,7 +87,8 @@ class Agent(Generic[OutputT]):
 
     Args:
         model: A model name (looked up in `catalog`) or a `ModelInfo`.
-        tools: Tools (`@tool` functions) or plain typed functions.
+        tools: Tools (`@tool` functions), plain typed functions, and toolsets (MCP servers,
+            `agentkit.mcp`), whose tools are listed when the agent is entered (`with agent:`).
         system: Instructions sent first, unless the history already starts with some.
         output_type: `str` (the default) for a text answer, or a type (a pydantic model, a
             dataclass, `list[...]`, ...) that the answer must validate as.
@@ -123,7 +126,7 @@ class Agent(Generic[OutputT]):
         self: Agent[str],
         model: str | ModelInfo = ...,
         *,
-        tools: Sequence[Tool[..., Any] | Callable[..., Any]] = ...,
+        tools: Sequence[Tool[..., Any] | Callable[..., Any] | Toolset] = ...,
         system: str | None = ...,
         output_type: type[str] = ...,
         api_key: str | None = ...,
@@ -149,7 +152,7 @@ class Agent(Generic[OutputT]):
         self: Agent[OutputT],
         model: str | ModelInfo = ...,
         *,
-        tools: Sequence[Tool[..., Any] | Callable[..., Any]] = ...,
+        tools: Sequence[Tool[..., Any] | Callable[..., Any] | Toolset] = ...,
         system: str | None = ...,
         output_type: type[OutputT] | Any,
         api_key: str | None = ...,
@@ -174,7 +177,7 @@ class Agent(Generic[OutputT]):
         self,
         model: str | ModelInfo = "gpt-3.5-turbo",
         *,
-        tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
+        tools: Sequence[Tool[..., Any] | Callable[..., Any] | Toolset] = (),
         system: str | None = None,
         output_type: Any = str,
         api_key: str | None = None,
@@ -201,7 +204,8 @@ class Agent(Generic[OutputT]):
             raise UsageError(f"tool_retries must be 0 or more, not {tool_retries}.")
         if on_tool_error not in ("feedback", "raise"):
             raise UsageError(f"on_tool_error must be 'feedback' or 'raise', not {on_tool_error!r}.")
-        indexed = index_tools(tools)
+        toolsets = tuple(t for t in tools if isinstance(t, Toolset))
+        indexed = index_tools(t for t in tools if not isinstance(t, Toolset))
         result_tool = None if output_type is str else output_tool(output_type)
         if result_tool is not None:
             if result_tool.name in indexed:
@@ -211,7 +215,7 @@ class Agent(Generic[OutputT]):
                 )
             indexed[result_tool.name] = result_tool
         style = api_style or info.style
-        if indexed and style is None:
+        if (indexed or toolsets) and style is None:
             raise UsageError(
                 f"Model {info.name!r} cannot call functions, but tools were given. Use a model "
                 "that can (gpt-3.5-turbo, gpt-3.5-turbo-1106, gpt-4, gpt-4-1106-preview), or "
@@ -237,6 +241,10 @@ class Agent(Generic[OutputT]):
             limits=limits,
             has_approver=approve is not None,
         )
+        self._toolsets = toolsets
+        self._merged: tuple[tuple[Tool[..., Any], ...], RunPlan] | None = None
+        self._started = contextlib.ExitStack()
+        self._astarted = contextlib.AsyncExitStack()
         self._owns_client = client is None
         self.client = client or ChatClient(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
@@ -297,6 +305,11 @@ class Agent(Generic[OutputT]):
             await self.client.aclose()
 
     def __enter__(self) -> Agent[OutputT]:
+        with contextlib.ExitStack() as stack:  # a toolset that fails to start stops the others
+            for toolset in self._toolsets:
+                stack.enter_context(toolset)
+            self._run_plan()  # a name clash is refused now, not at the first run
+            self._started = stack.pop_all()
         return self
 
     def __exit__(
@@ -305,9 +318,17 @@ class Agent(Generic[OutputT]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        try:
+            self._started.close()
+        finally:
+            self.close()
 
     async def __aenter__(self) -> Agent[OutputT]:
+        async with contextlib.AsyncExitStack() as stack:
+            for toolset in self._toolsets:
+                await stack.enter_async_context(toolset)
+            self._run_plan()
+            self._astarted = stack.pop_all()
         return self
 
     async def __aexit__(
@@ -316,7 +337,10 @@ class Agent(Generic[OutputT]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        try:
+            await self._astarted.aclose()
+        finally:
+            await self.aclose()
 
     # ------------------------------------------------------------------ internals
 
@@ -331,7 +355,17 @@ class Agent(Generic[OutputT]):
             messages.append(UserMessage(prompt))
         else:
             messages.append(UserMessage(tuple(prompt)))
-        return agent_flow(self._plan, messages, deps=self.deps if deps is _UNSET else deps)
+        return agent_flow(self._run_plan(), messages, deps=self.deps if deps is _UNSET else deps)
+
+    def _run_plan(self) -> RunPlan:
+        """The plan with each toolset's current tools (rebuilt only when a list changed)."""
+        if not self._toolsets:
+            return self._plan
+        current = tuple(t for toolset in self._toolsets for t in toolset.get_tools())
+        if self._merged is None or self._merged[0] != current:
+            tools = merge_tools(self._plan.tools, self._toolsets)
+            self._merged = (current, replace(self._plan, tools=tools))
+        return self._merged[1]
 
     def _request(self, action: CallModel) -> ChatRequest:
         return ChatRequest(

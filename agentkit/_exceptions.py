@@ -25,7 +25,8 @@ AgentkitError                      root: `except agentkit.AgentkitError` catches
     ├── MaxTurnsExceeded           the model kept calling tools past max_turns
     ├── ToolRetriesExceeded        a tool's retry budget is spent (.tool_name, .last_error)
     ├── UsageLimitExceeded         a budget would be passed (.limit, .value, .maximum)
-    └── ToolCallTruncated          a call was cut off by finish_reason length/content_filter
+    ├── ToolCallTruncated          a call was cut off by finish_reason length/content_filter
+    └── ToolsetError               a toolset (an MCP server) stopped working (.toolset)
 
 ToolRetry                          outside the tree: a tool asks the model to try again
 ArgumentError                      outside the tree (in _tools): the model's arguments were
@@ -67,6 +68,7 @@ __all__ = [
     "ToolCallTruncated",
     "ToolRetriesExceeded",
     "ToolRetry",
+    "ToolsetError",
     "TruncatedStreamError",
     "UsageError",
     "UsageLimitExceeded",
@@ -440,6 +442,23 @@ class ToolCallTruncated(RunError):
             f"{tool_name!r}; the call was not executed. Raise max_tokens or shorten the chat.",
             messages=messages,
         )
+
+
+class ToolsetError(RunError):
+    """A toolset the run depends on stopped working: an MCP server died or hung up.
+
+    Not the tool's fault and not the model's, so it is not fed back to the model: the run
+    ends, every call of the reply gets an error result, and `.messages` holds the chat so far
+    (a valid history: start the server again and pass it as `history=`).
+
+    Attributes:
+        toolset: The toolset's name (the server's command or URL).
+    """
+
+    def __init__(self, toolset: str, reason: str, *, messages: Sequence[Message] = ()) -> None:
+        self.toolset = toolset
+        self.reason = reason
+        super().__init__(f"{toolset} stopped working: {reason}", messages=messages)
 
 
 # --------------------------------------------------------------------------- signals

@@ -29,6 +29,7 @@ from ._exceptions import (
     ToolCallTruncated,
     ToolRetriesExceeded,
     ToolRetry,
+    ToolsetError,
     UsageError,
     UsageLimitExceeded,
 )
@@ -309,6 +310,8 @@ class _Run:
     turns: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     last_error: dict[str, str] = field(default_factory=dict)
+    broken: ToolsetError | None = None
+    """A toolset died during the last reply's calls: the run ends once they have results."""
 
     def ok(self, call: ToolCall, content: str) -> ToolResult:
         self.failures.pop(call.name, None)
@@ -477,6 +480,9 @@ class _Run:
             return self.ok(call, format_result(outcome.value))
         if isinstance(error, ToolRetry):
             return self.failed(call, error.message)
+        if isinstance(error, ToolsetError):
+            self.broken = error
+            return ToolResult(call.name, f"Error: {error}", call.id, is_error=True)
         if self.plan.on_tool_error == "raise" and not isinstance(error, TimeoutError):
             raise error
         return self.failed(call, _error_text(error, tool))
@@ -531,6 +537,8 @@ def agent_flow(
                 results, output = yield from run.dispatch(reply.calls)
                 messages.extend(results)
                 yield Emit(tuple(ToolCallFinished(r) for r in results))
+                if run.broken is not None:
+                    raise run.broken
                 run.check_budgets()
                 if output is _NO_OUTPUT:
                     continue
@@ -561,7 +569,7 @@ def agent_flow(
         outcome = type(error).__name__
         if isinstance(error, (APIError, RunError)):
             error.usage = run.usage
-            if isinstance(error, APIError):
+            if isinstance(error, (APIError, ToolsetError)):
                 error.messages = tuple(messages)
         raise
     finally:
