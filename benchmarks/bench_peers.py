@@ -327,8 +327,8 @@ class Floor:
 class PooledFloor(Floor):
     """The floor with its async requests spread over 16 pools, as agentkit's are.
 
-    httpcore's pool gets slow with many connections in flight (see `_AsyncPools` in
-    agentkit/_client.py): this is the floor for 64 at once with agentkit's pool settings.
+    httpcore's pool gets slow with many connections in flight (see `AsyncPools` in
+    agentkit/_pools.py): this is the floor for 64 at once with agentkit's pool settings.
     """
 
     def __init__(self, base_url: str) -> None:
@@ -990,7 +990,7 @@ Ratios in the table are to the httpx floor; in the rows for 64 conversations at 
 they are to "httpx floor, 16 pools", the same loop with its requests spread over 16 httpx
 connection pools as agentkit's are. With one pool and 64 requests in flight httpcore spends
 several times more CPU per request, and by an amount that changes from run to run (see
-`_AsyncPools` in `agentkit/_client.py`), so the one-pool loop is no floor at c=64; its figures
+`AsyncPools` in `agentkit/_pools.py`), so the one-pool loop is no floor at c=64; its figures
 are shown as they are.
 
 The conversation: "What is the weather like in Boston?", one `get_current_weather(location,
