@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
 
+from . import _instrument
 from ._client import ChatClient, ChatRequest, Timeout
 from ._exceptions import APIError, UsageError
 from ._loop import (
@@ -355,7 +356,9 @@ class Agent(Generic[OutputT]):
             messages.append(UserMessage(prompt))
         else:
             messages.append(UserMessage(tuple(prompt)))
-        return agent_flow(self._run_plan(), messages, deps=self.deps if deps is _UNSET else deps)
+        flow = agent_flow(self._run_plan(), messages, deps=self.deps if deps is _UNSET else deps)
+        hooks = _instrument.hooks  # tracing, if installed (agentkit.otel); else nothing at all
+        return flow if hooks is None else hooks.observe(self, flow)
 
     def _run_plan(self) -> RunPlan:
         """The plan with each toolset's current tools (rebuilt only when a list changed)."""

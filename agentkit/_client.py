@@ -30,6 +30,7 @@ from typing import Any, TypeAlias, cast
 
 import httpx
 
+from . import _instrument
 from ._body import BodyReader, Watchdog, set_read_timeout
 from ._exceptions import APIError, RateLimitError, UsageError
 from ._log import logger
@@ -250,6 +251,7 @@ class ChatClient:
         if wait is not None and self.rate_limiter is not None and isinstance(error, RateLimitError):
             self.rate_limiter.pause(wait)  # every worker holds back, not only this one
         if wait is not None:
+            _instrument.retried(failed, error, wait)
             logger().warning(
                 "agentkit.retry",
                 model=request.model,

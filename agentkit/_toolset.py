@@ -72,7 +72,7 @@ def merge_tools(
             how to tell them apart.
     """
     merged = dict(local)
-    owner: dict[str, str] = {name: "the agent's own tools" for name in local}
+    owner: dict[str, str] = dict.fromkeys(local, "the agent's own tools")
     for toolset in toolsets:
         for tool in toolset.get_tools():
             clash = owner.get(tool.name)

@@ -49,15 +49,14 @@ from ._tools import Tool
 try:
     import anyio
     import anyio.from_thread
+    import httpx2  # the SDK's HTTP client (the `httpx` successor), not agentkit's transport
     import mcp_types
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
-    from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
+    from mcp.client.streamable_http import streamable_http_client
     from mcp.shared.exceptions import MCPError
 except ImportError as exc:  # pragma: no cover - the extra is installed in CI
-    raise ImportError(
-        "agentkit.mcp needs the MCP SDK: pip install 'goapi-agentkit[mcp]'"
-    ) from exc
+    raise ImportError("agentkit.mcp needs the MCP SDK: pip install 'goapi-agentkit[mcp]'") from exc
 
 if TYPE_CHECKING:
     from mcp.client.session import IncomingMessage
@@ -66,6 +65,9 @@ __all__ = ["MCPServer", "MCPServerHTTP", "MCPServerStdio", "serve"]
 
 #: The most pages of `tools/list` read at once: a server that pages forever cannot hang us.
 MAX_LIST_PAGES = 100
+
+#: The SDK's own choice: 30 s to connect or write, 300 s between reads of a held-open stream.
+_HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)
 
 _BAD_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
 
@@ -264,6 +266,7 @@ class MCPServerStdio(MCPServer):
 
     @property
     def name(self) -> str:
+        """`MCP server '<command line>'`."""
         return f"MCP server {shlex.join([self.command, *self.args])!r}"
 
     def _transport(self) -> Any:
@@ -299,13 +302,14 @@ class MCPServerHTTP(MCPServer):
 
     @property
     def name(self) -> str:
-        return f"MCP server {self.url.split('?', 1)[0]!r}"  # a query string may hold a token
+        """`MCP server '<url>'`, without a query string (it may hold a token)."""
+        return f"MCP server {self.url.split('?', 1)[0]!r}"
 
     @contextlib.asynccontextmanager
     async def _transport(self) -> Any:
         # The SDK leaves a client it was given open: this one is ours to close.
         async with (
-            create_mcp_http_client(headers=self.headers) as http,
+            httpx2.AsyncClient(headers=self.headers, timeout=_HTTP_TIMEOUT) as http,
             streamable_http_client(self.url, http_client=http) as streams,
         ):
             yield streams
@@ -365,7 +369,9 @@ class _Session:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         elif isinstance(message, Exception):
-            logger().debug("agentkit.mcp.message_error", server=self.server.name, error=repr(message))
+            logger().debug(
+                "agentkit.mcp.message_error", server=self.server.name, error=repr(message)
+            )
 
     async def _relist_quietly(self) -> None:
         try:
@@ -385,7 +391,8 @@ class _Session:
             cursor = page.next_cursor
             if not cursor:
                 break
-        tools, names = [], {}
+        tools: list[Tool[..., Any]] = []
+        names: dict[str, str] = {}
         for listed_tool in listed:
             converted = self._convert(listed_tool, names)
             if converted is not None:
@@ -536,9 +543,4 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def __getattr__(name: str) -> Any:
-    if name == "serve":  # the server side lives in its own module
-        from ._mcp_serve import serve
-
-        return serve
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from ._mcp_serve import serve  # noqa: E402  (the server side, in its own module)

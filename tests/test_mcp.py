@@ -20,7 +20,7 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from agentkit import (  # noqa: E402
+from agentkit import (
     Agent,
     AgentkitError,
     RunError,
@@ -29,10 +29,10 @@ from agentkit import (  # noqa: E402
     UsageError,
     tool,
 )
-from agentkit._loop import check_history  # noqa: E402
-from agentkit.mcp import MCPServer, MCPServerHTTP, MCPServerStdio  # noqa: E402
-from agentkit.testing import Reply  # noqa: E402
-from tests.helpers import Driver, scripted_agent  # noqa: E402
+from agentkit._loop import check_history
+from agentkit.mcp import MCPServer, MCPServerHTTP, MCPServerStdio
+from agentkit.testing import Reply
+from tests.helpers import Driver, scripted_agent
 
 DEMO = str(Path(__file__).parent / "mcp_servers" / "demo.py")
 
@@ -114,7 +114,7 @@ def test_prefix_renames_every_tool(stdio_server: MCPServerStdio) -> None:
         names = [t.name for t in server.get_tools()]
         assert "demo_add" in names
         assert "demo_math_mul" in names
-        agent, scripted = scripted_agent(
+        agent, _ = scripted_agent(
             [Reply.call("demo_math_mul", {"a": 3, "b": 4}), Reply.text("12")],
             model="gpt-3.5-turbo-1106",
             tools=[server],
@@ -208,7 +208,7 @@ def test_slow_call_times_out(driver: Driver) -> None:
 def test_not_started_is_a_clear_error() -> None:
     """Running an agent whose server was never started says how to start it."""
     agent, _ = scripted_agent([], model="gpt-3.5-turbo-1106", tools=[demo_stdio()])
-    with pytest.raises(UsageError, match="is not started.*with agent"):
+    with pytest.raises(UsageError, match=r"is not started.*with agent"):
         agent.run("hi")
 
 
