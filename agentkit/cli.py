@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import _mcp_cli
 from ._exceptions import AgentkitError, UsageError
 from ._version import __version__
 
@@ -98,7 +99,7 @@ def _agent(args: argparse.Namespace, **extra: Any) -> Agent[str]:
     client = ChatClient(base_url=args.base_url, **extra)
     return Agent(
         args.model,
-        tools=tools,
+        tools=[*tools, *_mcp_cli.toolsets(args)],
         system=args.system,
         api_style=args.api_style,
         max_turns=args.max_turns,
@@ -117,6 +118,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "temperature": args.temperature,
         "api_style": args.api_style,
         "max_turns": args.max_turns,
+        **({"mcp": sorted(args.mcp + args.mcp_url)} if args.mcp or args.mcp_url else {}),
     }
 
 
@@ -217,7 +219,8 @@ def _batch(args: argparse.Namespace) -> int:
         resume=args.resume,
         retry_failed=args.retry_failed,
     )
-    return job.run()
+    with agent:  # starts and stops the MCP servers, if any
+        return job.run()
 
 
 def _agent_options(parser: argparse.ArgumentParser) -> None:
@@ -242,6 +245,7 @@ def _agent_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--base-url", help="another OpenAI-compatible server (default: GoAPI; key from GOAPI_KEY)"
     )
+    _mcp_cli.add_agent_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the legacy functions entry (default) or the tools form",
     )
     schema.set_defaults(handler=_schema)
+
+    _mcp_cli.register(commands)
     return parser
 
 
