@@ -38,6 +38,7 @@ import copy
 import re
 import shlex
 import threading
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -302,8 +303,12 @@ class MCPServerHTTP(MCPServer):
 
     @property
     def name(self) -> str:
-        """`MCP server '<url>'`, without a query string (it may hold a token)."""
-        return f"MCP server {self.url.split('?', 1)[0]!r}"
+        """`MCP server '<url>'`, without a query string or a password (they may hold one)."""
+        url = urllib.parse.urlsplit(self.url)
+        where = url.hostname or ""
+        if url.port is not None:
+            where += f":{url.port}"
+        return f"MCP server {f'{url.scheme}://{where}{url.path}'!r}"
 
     @contextlib.asynccontextmanager
     async def _transport(self) -> Any:
@@ -412,15 +417,19 @@ class _Session:
             skip = f"its name becomes {name!r}, like the tool {taken[name]!r}"
         else:
             try:
+                parameters = lean_input_schema(listed.input_schema)
+                _check_refs(parameters)
                 tool = Tool.from_schema(
                     name=name,
-                    parameters=lean_input_schema(listed.input_schema),
+                    parameters=parameters,
                     function=_Caller(server, listed.name),
                     description=listed.description or None,
                     timeout=server.timeout,
                 )
             except UsageError as exc:
                 skip = str(exc)
+            except Exception as exc:  # a hostile schema (too deep, ...): skip the tool
+                skip = f"its schema cannot be used ({type(exc).__name__})"
             else:
                 return tool
         logger().warning(
@@ -490,6 +499,39 @@ def lean_input_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
         del lean["required"]
     lean.setdefault("type", "object")
     return lean
+
+
+def _check_refs(schema: dict[str, Any]) -> None:
+    """Refuse `$ref`s that do not point inside the schema (validation would fail on them).
+
+    Raises:
+        UsageError: A reference is remote, or points to nothing.
+    """
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            ref = node.get("$ref")
+            if ref is not None and not _resolves(schema, ref):
+                raise UsageError(f"its schema refers to {ref!r}, which is not inside it")
+            stack.extend(node.values())
+
+
+def _resolves(schema: dict[str, Any], ref: object) -> bool:
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        return False
+    target: Any = schema
+    for part in filter(None, ref[1:].split("/")):
+        key = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and key in target:
+            target = target[key]
+        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
+            target = target[int(key)]
+        else:
+            return False
+    return isinstance(target, (dict, bool))
 
 
 def _size(data: str) -> str:

@@ -94,9 +94,9 @@ def measure(
     env = dict(os.environ)
     if path is not None:
         env["PYTHONPATH"] = path
-    done = subprocess.run(
-        [sys.executable, __file__, "--worker", mode, "--url", base_url,
-         "--conversations", str(conversations)],  # fmt: skip
+    command = [sys.executable, __file__, "--worker", mode, "--url", base_url]
+    done = subprocess.run(  # noqa: S603  (this very script, in a fresh interpreter)
+        [*command, "--conversations", str(conversations)],
         capture_output=True,
         text=True,
         env=env,
@@ -118,7 +118,7 @@ def main() -> None:
         worker(args.worker, args.url, args.conversations)
         return
 
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # noqa: S603  (the simulator, in its own process)
         [sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
@@ -141,8 +141,10 @@ def main() -> None:
         server.wait()
 
     off = statistics.median(cpu["off"])
-    print(f"CPU per conversation (median of {args.repeats} x {args.conversations}, sync run, "
-          "streamed, 1 tool call):")  # fmt: skip
+    print(
+        f"CPU per conversation (median of {args.repeats} x {args.conversations}, sync run, "
+        "streamed, 1 tool call):"
+    )
     for name, _ in modes:
         median = statistics.median(cpu[name])
         print(f"  {name:<14} {median * 1e6:8.0f} µs   {median / off:6.3f} x off")

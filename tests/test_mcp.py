@@ -349,3 +349,30 @@ def test_servers_are_toolsets() -> None:
     assert isinstance(demo_stdio(), Toolset)
     assert isinstance(MCPServerHTTP("http://127.0.0.1:1/mcp"), Toolset)
     assert issubclass(MCPServerStdio, MCPServer)
+
+
+# ---------------------------------------------------------------------- a hostile server
+
+
+def test_hostile_server_tools_are_skipped_or_repaired(driver: Driver) -> None:
+    """Tools whose schemas cannot work are skipped with a warning, never a crash; odd
+    results are described."""
+    hostile = MCPServerStdio(sys.executable, [str(Path(DEMO).parent / "hostile.py")])
+    with hostile:
+        names = sorted(t.name for t in hostile.get_tools())
+        agent, _ = scripted_agent(
+            [Reply.parallel([("odd_results", {}), ("structured", {})]), Reply.text("ok")],
+            model="gpt-3.5-turbo-1106",
+            tools=[hostile],
+        )
+        result = driver.run(agent, "Go")
+    # 'a.b' becomes 'a_b'; the real 'a_b' then clashes and is skipped.
+    assert names == ["a_b", "odd_results", "structured"]
+    odd, structured = results(result.messages)
+    assert odd.content.splitlines() == [
+        "[audio: audio/wav, 3 bytes; not shown to the model]",
+        "[image: image/png, undecodable base64; not shown to the model]",
+        "[resource link file:///a.txt (a.txt)]",
+        "[resource file:///b.bin: application/octet-stream, 3 bytes]",
+    ]
+    assert structured.content == '{"temp":21}'

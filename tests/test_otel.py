@@ -97,8 +97,8 @@ def test_tool_conversation_span_tree(spans: InMemorySpanExporter, driver: Driver
     )
     driver.run(agent, "Weather in Boston?")
     named = tree(spans)
-    assert sorted(named) == ["chat gpt-3.5-turbo-1106", "execute_tool get_current_weather",
-                             "invoke_agent"]  # fmt: skip
+    names = ["chat gpt-3.5-turbo-1106", "execute_tool get_current_weather", "invoke_agent"]
+    assert sorted(named) == names
     (run,) = named["invoke_agent"]
     chats = named["chat gpt-3.5-turbo-1106"]
     (call,) = named["execute_tool get_current_weather"]
@@ -239,7 +239,6 @@ def test_batch_items_are_one_trace_each(spans: InMemorySpanExporter) -> None:
 
 def test_a_tool_s_own_spans_nest_under_its_call(spans: InMemorySpanExporter) -> None:
     """With one call per reply, the tool runs inside its execute_tool span."""
-    tracer = trace.get_tracer("test", tracer_provider=None)
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
     tracer = provider.get_tracer("test")
@@ -250,8 +249,8 @@ def test_a_tool_s_own_spans_nest_under_its_call(spans: InMemorySpanExporter) -> 
         with tracer.start_as_current_span("database query"):
             return city.upper()
 
-    agent, _ = agent_for([Reply.call("lookup", {"city": "Oslo"}), Reply.text("OSLO")],
-                         tools=[lookup])  # fmt: skip
+    script = [Reply.call("lookup", {"city": "Oslo"}), Reply.text("OSLO")]
+    agent, _ = agent_for(script, tools=[lookup])
     agent.run("Oslo?")
     named = tree(spans)
     assert named["database query"][0].parent.span_id == (  # type: ignore[union-attr]
