@@ -244,8 +244,8 @@ class Agent(Generic[OutputT]):
         )
         self._toolsets = toolsets
         self._merged: tuple[tuple[Tool[..., Any], ...], RunPlan] | None = None
-        self._started = contextlib.ExitStack()
-        self._astarted = contextlib.AsyncExitStack()
+        self._started: list[contextlib.ExitStack] = []  # one per `with`, nested or not
+        self._astarted: list[contextlib.AsyncExitStack] = []
         self._owns_client = client is None
         self.client = client or ChatClient(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
@@ -310,7 +310,7 @@ class Agent(Generic[OutputT]):
             for toolset in self._toolsets:
                 stack.enter_context(toolset)
             self._run_plan()  # a name clash is refused now, not at the first run
-            self._started = stack.pop_all()
+            self._started.append(stack.pop_all())
         return self
 
     def __exit__(
@@ -320,7 +320,8 @@ class Agent(Generic[OutputT]):
         tb: TracebackType | None,
     ) -> None:
         try:
-            self._started.close()
+            if self._started:
+                self._started.pop().close()
         finally:
             self.close()
 
@@ -329,7 +330,7 @@ class Agent(Generic[OutputT]):
             for toolset in self._toolsets:
                 await stack.enter_async_context(toolset)
             self._run_plan()
-            self._astarted = stack.pop_all()
+            self._astarted.append(stack.pop_all())
         return self
 
     async def __aexit__(
@@ -339,7 +340,8 @@ class Agent(Generic[OutputT]):
         tb: TracebackType | None,
     ) -> None:
         try:
-            await self._astarted.aclose()
+            if self._astarted:
+                await self._astarted.pop().aclose()
         finally:
             await self.aclose()
 

@@ -102,7 +102,11 @@ class _Tracing:
     def observe(
         self, agent: Agent[Any], flow: Generator[Action, Any, RunResult[Any]]
     ) -> Generator[Action, Any, RunResult[Any]]:
-        return _RunTrace(self, agent).follow(flow)
+        run = _RunTrace(self, agent)
+        if not run.span.is_recording():  # no SDK provider, or sampled out: nor are children
+            run.span.end()
+            return flow
+        return run.follow(flow)
 
 
 class _RequestSpan:

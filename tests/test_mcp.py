@@ -222,6 +222,8 @@ def test_agent_with_block_starts_and_stops_the_server(driver: Driver) -> None:
     )
     if driver.kind == "sync":
         with agent:
+            with agent:  # a nested block stops nothing early
+                pass
             assert agent.run("1 + 1?").output == "2"
     else:
 
@@ -300,8 +302,9 @@ def test_list_changed_is_seen_by_the_next_run(driver: Driver) -> None:
 def test_one_server_serves_two_agents(stdio_server: MCPServerStdio) -> None:
     """Entering is re-entrant: an agent's `with` does not stop a server started before it."""
     agent = Agent("gpt-3.5-turbo-1106", tools=[stdio_server], api_key="sk-test")
-    with agent:
-        pass
+    other = Agent("gpt-3.5-turbo-1106", tools=[stdio_server], api_key="sk-test")
+    with agent, other:
+        assert stdio_server.get_tools()
     assert stdio_server.get_tools()
 
 
@@ -354,7 +357,7 @@ def test_servers_are_toolsets() -> None:
 # ---------------------------------------------------------------------- a hostile server
 
 
-def test_hostile_server_tools_are_skipped_or_repaired(driver: Driver) -> None:
+def test_hostile_server_tools_are_skipped_or_repaired() -> None:
     """Tools whose schemas cannot work are skipped with a warning, never a crash; odd
     results are described."""
     hostile = MCPServerStdio(sys.executable, [str(Path(DEMO).parent / "hostile.py")])
@@ -365,7 +368,7 @@ def test_hostile_server_tools_are_skipped_or_repaired(driver: Driver) -> None:
             model="gpt-3.5-turbo-1106",
             tools=[hostile],
         )
-        result = driver.run(agent, "Go")
+        result = agent.run("Go")
     # 'a.b' becomes 'a_b'; the real 'a_b' then clashes and is skipped.
     assert names == ["a_b", "odd_results", "structured"]
     odd, structured = results(result.messages)

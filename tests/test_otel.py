@@ -268,6 +268,22 @@ def test_off_means_no_hooks() -> None:
     assert _instrument.hooks is None
 
 
+def test_unrecorded_runs_are_not_followed() -> None:
+    """With no SDK provider (the API's no-op spans) or a sampler that drops the run, the
+    run's flow is not wrapped at all."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    for provider in (trace.NoOpTracerProvider(), TracerProvider(sampler=ALWAYS_OFF)):
+        otel.instrument(tracer_provider=provider)
+        try:
+            agent, _ = agent_for([Reply.text("hi")], tools=[])
+            flow = agent._start("hello", (), None)
+            assert flow.__name__ == "agent_flow"  # type: ignore[attr-defined]
+            flow.close()
+        finally:
+            otel.uninstrument()
+
+
 def test_scripted_agent_helper_still_works_with_tracing(spans: InMemorySpanExporter) -> None:
     """The project's own test helper runs unchanged with tracing on (async driver)."""
     agent, _ = scripted_agent([Reply.text("hi")])
