@@ -56,6 +56,7 @@ try:
     from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared.exceptions import MCPError
+    from opentelemetry import context as otel_context  # the SDK's own dependency
 except ImportError as exc:  # pragma: no cover - the extra is installed in CI
     raise ImportError("agentkit.mcp needs the MCP SDK: pip install 'goapi-agentkit[mcp]'") from exc
 
@@ -218,7 +219,9 @@ class MCPServer:
         portal, live = self._portal, self._live
         if portal is None or live is None:
             raise ToolsetError(self.name, "the server was stopped while the run was going on")
-        future = portal.start_task_soon(live.call, name, arguments)
+        # The caller's trace context goes along, so the SDK's own span of the request nests
+        # under the agent's `execute_tool` span (and reaches the server in `_meta`).
+        future = portal.start_task_soon(live.call, name, arguments, otel_context.get_current())
         return await asyncio.wrap_future(future)
 
     def __repr__(self) -> str:
@@ -437,11 +440,19 @@ class _Session:
         )
         return None
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> str:
+    async def call(self, name: str, arguments: dict[str, Any], trace: Any = None) -> str:
         """Call a tool; its text, or `ToolRetry` (the model reads why), or `ToolsetError`."""
         client = self._client
         if client is None or self.dead is not None:
             raise ToolsetError(self.server.name, self.dead or "not connected")
+        token = otel_context.attach(trace) if trace is not None else None
+        try:
+            return await self._call(client, name, arguments)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+
+    async def _call(self, client: Client, name: str, arguments: dict[str, Any]) -> str:
         try:
             result = await client.call_tool(
                 self._names.get(name, name), arguments, read_timeout_seconds=self.server.timeout

@@ -379,3 +379,40 @@ def test_hostile_server_tools_are_skipped_or_repaired() -> None:
         "[resource file:///b.bin: application/octet-stream, 3 bytes]",
     ]
     assert structured.content == '{"temp":21}'
+
+
+def test_mcp_requests_run_in_the_tool_span(
+    stdio_server: MCPServerStdio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With tracing on, the MCP request runs in the caller's trace context (the portal's
+    loop gets it), so the SDK's own span of the request nests under execute_tool."""
+    sdk = pytest.importorskip("opentelemetry.sdk.trace")
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentkit import mcp, otel
+
+    seen: list[Any] = []
+    original = mcp._Session._call
+
+    async def spy(self: Any, client: Any, name: str, arguments: dict[str, Any]) -> str:
+        seen.append(trace.get_current_span().get_span_context())
+        return await original(self, client, name, arguments)
+
+    monkeypatch.setattr(mcp._Session, "_call", spy)
+    exporter = InMemorySpanExporter()
+    provider = sdk.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    otel.instrument(tracer_provider=provider)
+    try:
+        agent, _ = scripted_agent(
+            [Reply.call("add", {"a": 1}), Reply.text("3")],
+            model="gpt-3.5-turbo-1106",
+            tools=[stdio_server],
+        )
+        asyncio.run(agent.arun("1 + 2?"))
+    finally:
+        otel.uninstrument()
+    (tool_span,) = [s for s in exporter.get_finished_spans() if s.name == "execute_tool add"]
+    assert seen == [tool_span.context]
