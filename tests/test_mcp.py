@@ -8,6 +8,7 @@ start their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -53,8 +54,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def http_url() -> Iterator[str]:
+@contextlib.contextmanager
+def http_demo() -> Iterator[str]:
+    """The demo server over Streamable HTTP in a subprocess; yields its URL."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, DEMO, "--http", str(port)],
@@ -75,6 +77,12 @@ def http_url() -> Iterator[str]:
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.fixture(scope="module")
+def http_url() -> Iterator[str]:
+    with http_demo() as url:
+        yield url
 
 
 def results(messages: Any) -> list[ToolResult]:
@@ -334,6 +342,28 @@ def test_http_list_and_call(http_url: str, driver: Driver) -> None:
         result = asyncio.run(main())
     assert [r.content for r in results(result.messages)] == ["7", "Bearer mcp-token"]
     assert "mcp-token" not in server.name
+
+
+def test_http_error_result_and_crash() -> None:
+    """Over HTTP too: isError goes back to the model; a server that dies ends the run."""
+    with http_demo() as url:
+        agent, _ = scripted_agent(
+            [Reply.call("fail", {"reason": "no fuel"}), Reply.call("crash"), Reply.text("-")],
+            model="gpt-3.5-turbo-1106",
+            tools=[MCPServerHTTP(url, timeout=10)],
+        )
+
+        async def main() -> None:
+            async with agent:
+                await agent.arun("Go")
+
+        with pytest.raises(ToolsetError, match="connection was lost") as caught:
+            asyncio.run(main())
+    failed, crashed = results(caught.value.messages)
+    assert failed.is_error
+    assert "cannot do it: no fuel" in failed.content
+    assert crashed.is_error
+    check_history(caught.value.messages)
 
 
 def test_http_unreachable_is_a_toolset_error() -> None:
