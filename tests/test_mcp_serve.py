@@ -4,6 +4,7 @@ official SDK's client."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -242,3 +243,27 @@ def test_run_with_a_broken_mcp_server(model: LoopbackServer) -> None:
     assert done.returncode == 2
     assert "MCP server 'false' stopped working: could not connect" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_batch_with_an_mcp_server(model: LoopbackServer, tmp_path: Path) -> None:
+    """`agentkit batch --mcp ...` starts the server for the whole job; every item uses it."""
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("".join(f'{{"id": "q{n}", "prompt": "Add two numbers"}}\n' for n in range(6)))
+    done = agentkit(
+        "batch",
+        str(source),
+        "--out",
+        str(out),
+        "--model",
+        "gpt-3.5-turbo-1106",
+        "--base-url",
+        model.base_url,
+        "--concurrency",
+        "3",
+        "--mcp",
+        f"{sys.executable} {DEMO}",
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["id"] for r in lines) == [f"q{n}" for n in range(6)]
+    assert all(r["ok"] and r["output"] == "Here is what I found: 3" for r in lines)
