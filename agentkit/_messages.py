@@ -10,9 +10,13 @@ and the function's name, so a history can be sent in either style.
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeVar
+
+from ._exceptions import UsageError
 
 __all__ = [
     "AssistantMessage",
@@ -28,6 +32,7 @@ __all__ = [
     "ToolCallDelta",
     "ToolResult",
     "Usage",
+    "UsageLimits",
     "UserMessage",
 ]
 
@@ -43,9 +48,35 @@ class TextPart:
     """Always `"text"`."""
 
 
+#: The image types chat-completions vision models take, by their first bytes.
+_IMAGE_TYPES: dict[str, tuple[bytes, ...]] = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),  # and "WEBP" at offset 8, checked in _sniff
+}
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+"""The largest image `ImagePart.from_file` / `from_bytes` encode (OpenAI's limit: 20 MB)."""
+
+
+def _sniff(data: bytes) -> str | None:
+    for mime, signatures in _IMAGE_TYPES.items():
+        if data.startswith(signatures) and (mime != "image/webp" or data[8:12] == b"WEBP"):
+            return mime
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ImagePart:
-    """An image in a user message, for vision models such as `gpt-4-vision-preview`."""
+    """An image in a user message, for vision models such as `gpt-4-vision-preview`.
+
+    Examples:
+        >>> ImagePart("https://example.com/cat.png", detail="low").detail
+        'low'
+        >>> ImagePart.from_bytes(b"GIF89a...").url
+        'data:image/gif;base64,R0lGODlhLi4u'
+    """
 
     url: str
     """An `https://` URL or a `data:image/...;base64,` URL."""
@@ -55,6 +86,82 @@ class ImagePart:
 
     kind: Literal["image"] = field(default="image", init=False, repr=False)
     """Always `"image"`."""
+
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes,
+        mime: str | None = None,
+        *,
+        detail: Literal["auto", "low", "high"] | None = None,
+    ) -> ImagePart:
+        """An image sent inline, as a `data:` URL.
+
+        Args:
+            data: The image file's bytes: PNG, JPEG, GIF or WebP.
+            mime: Its type (`"image/png"`, ...); by default read from the first bytes.
+            detail: How closely the model looks.
+
+        Raises:
+            UsageError: The data is empty, over `MAX_IMAGE_BYTES`, not one of the four
+                types, or not of the type `mime` says.
+        """
+        return cls(_data_url(bytes(data), mime, "The image data"), detail)
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        mime: str | None = None,
+        *,
+        detail: Literal["auto", "low", "high"] | None = None,
+    ) -> ImagePart:
+        """An image file sent inline, as a `data:` URL (its type read from its first bytes).
+
+        Raises:
+            UsageError: The file cannot be read, is empty, is over `MAX_IMAGE_BYTES`, or is
+                not a PNG, JPEG, GIF or WebP image.
+        """
+        what = f"The image file {os.fspath(path)!r}"
+        try:
+            with open(path, "rb") as file:
+                size = os.fstat(file.fileno()).st_size
+                if size > MAX_IMAGE_BYTES:
+                    raise _too_big(what, size)
+                data = file.read(MAX_IMAGE_BYTES + 1)  # the file may grow while it is read
+        except OSError as error:
+            raise UsageError(
+                f"{what} cannot be read: {error.strerror or error}. Give the path of a "
+                "readable PNG, JPEG, GIF or WebP file."
+            ) from error
+        return cls(_data_url(data, mime, what), detail)
+
+
+def _too_big(what: str, size: int) -> UsageError:
+    return UsageError(
+        f"{what} is {size:,} bytes, over the {MAX_IMAGE_BYTES:,} bytes a request may carry. "
+        "Make it smaller, or put it online and give its https:// URL."
+    )
+
+
+def _data_url(data: bytes, mime: str | None, what: str) -> str:
+    """A `data:` URL of an image; `what` names the image in errors ("The image file 'x'")."""
+    if not data:
+        raise UsageError(f"{what} is empty.")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _too_big(what, len(data))
+    if mime is not None and mime not in _IMAGE_TYPES:
+        known = ", ".join(_IMAGE_TYPES)
+        raise UsageError(f"{what}: type {mime!r} is not one models take ({known}).")
+    found = _sniff(data)
+    if found is None:
+        raise UsageError(
+            f"{what} is not a PNG, JPEG, GIF or WebP image (it starts with {data[:8]!r}); "
+            "convert it to one of them."
+        )
+    if mime is not None and mime != found:
+        raise UsageError(f"{what} is {found}, not {mime} as given.")
+    return f"data:{found};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 ContentPart: TypeAlias = TextPart | ImagePart
@@ -159,6 +266,12 @@ class ToolResult:
     Not sent to the server; kept for logs, tests and the retry budget.
     """
 
+    messages: tuple[Message, ...] = field(default=(), compare=False, repr=False)
+    """The chat of an agent that ran as this tool (`Agent.as_tool`), for inspection.
+
+    Not sent to the server, and not saved by `dump_messages`.
+    """
+
     role: Literal["tool"] = field(default="tool", init=False, repr=False)
     """Always `"tool"`."""
 
@@ -227,6 +340,67 @@ class Usage:
         for usage in usages:
             total = total + usage
         return total
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageLimits:
+    """Budgets for one run, checked before each request and before tools run.
+
+    `None` means no limit. Token and cost checks use what the server reported so far plus an
+    estimate of the next prompt (about four characters a token; see `estimate_tokens`).
+
+    Examples:
+        >>> limits = UsageLimits(requests=5, cost=0.01)
+        >>> limits.remaining(Usage(requests=2), cost=0.004)
+        UsageLimits(requests=3, total_tokens=None, cost=0.006, tool_calls=None)
+    """
+
+    requests: int | None = None
+    """The most requests to send to the model."""
+
+    total_tokens: int | None = None
+    """The most prompt plus completion tokens."""
+
+    cost: float | None = None
+    """The most USD to spend (needs prices in the model catalog)."""
+
+    tool_calls: int | None = None
+    """The most function calls to execute."""
+
+    def remaining(self, usage: Usage, cost: float | None = None) -> UsageLimits:
+        """What is left of these budgets after `usage` (which cost `cost`), never below 0."""
+        return UsageLimits(
+            requests=_left(self.requests, usage.requests),
+            total_tokens=_left(self.total_tokens, usage.total_tokens or 0),
+            cost=None if self.cost is None else max(self.cost - (cost or 0.0), 0.0),
+            tool_calls=_left(self.tool_calls, usage.tool_calls),
+        )
+
+    def tighter(self, other: UsageLimits | None) -> UsageLimits:
+        """The smaller of each budget of these limits and `other`'s."""
+        if other is None:
+            return self
+        return UsageLimits(
+            requests=_least(self.requests, other.requests),
+            total_tokens=_least(self.total_tokens, other.total_tokens),
+            cost=_least(self.cost, other.cost),
+            tool_calls=_least(self.tool_calls, other.tool_calls),
+        )
+
+
+def _left(limit: int | None, used: int) -> int | None:
+    return None if limit is None else max(limit - used, 0)
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _least(a: _N | None, b: _N | None) -> _N | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
 
 
 @dataclass(frozen=True, slots=True)
