@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -597,3 +600,47 @@ def test_the_system_message_of_a_history_wins(driver: Driver):
     agent, scripted = scripted_agent([Reply.text("ok")], system="Agent.")
     driver.run(agent, "hi", history=[SystemMessage("History.")], system="Run.")
     assert scripted.requests[0]["messages"][0] == {"role": "system", "content": "History."}
+
+
+# --------------------------------------------------------------------------- typing
+
+TYPING = Path(__file__).parent / "typing"
+
+
+def test_agent_code_type_checks_with_mypy():
+    """tests/typing/test_agent_typing.py passes `mypy --strict`: `Agent(..., output_type=City)`
+    is an `Agent[City]` with no annotation, and the mistakes there are caught."""
+    from mypy import api
+
+    stdout, stderr, status = api.run(
+        ["--strict", "--warn-unused-ignores", str(TYPING / "test_agent_typing.py")]
+    )
+    assert status == 0, stdout + stderr
+
+
+@pytest.mark.timeout(300)  # pyright starts node: slow on a loaded machine
+def test_user_code_type_checks_with_pyright(tmp_path: Path):
+    """Every file of tests/typing passes pyright (basedpyright's build, which ships its own
+    node), with each `type: ignore` there needed."""
+    pytest.importorskip("basedpyright")
+    config = tmp_path / "pyrightconfig.json"
+    config.write_text(
+        json.dumps(
+            {
+                "typeCheckingMode": "standard",
+                "enableTypeIgnoreComments": True,
+                "reportUnnecessaryTypeIgnoreComment": "error",
+                "pythonVersion": "3.10",
+            }
+        )
+    )
+    checked = subprocess.run(
+        [sys.executable, "-m", "basedpyright", "-p", str(config), "--pythonpath", sys.executable]
+        + [str(path) for path in sorted(TYPING.glob("*.py"))],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "0 errors" in checked.stdout
