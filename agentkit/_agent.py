@@ -10,52 +10,45 @@ event loop (a notebook) and `arun` never blocks it.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import inspect
-import time
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Generator,
-    Iterator,
-    Mapping,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypedDict, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from ._client import ChatClient, ChatRequest, Timeout
 from ._exceptions import APIError, UsageError
+from ._execute import Approver, decide_async, decide_sync, run_tool_async, run_tools_sync
 from ._loop import (
     Action,
     Approve,
     CallModel,
     OnToolError,
-    PlannedCall,
-    RunPlan,
     RunResult,
     RunTools,
     ToolCallFinished,
     ToolCallStarted,
-    ToolOutcome,
     UsageLimits,
     agent_flow,
     check_history,
 )
 from ._messages import (
     ContentPart,
-    Message,
     ModelResponse,
     SystemMessage,
     TextDelta,
-    ToolCall,
     ToolCallDelta,
     UserMessage,
 )
 from ._models import ApiStyle, ModelCatalog, ModelInfo, ModelSettings, default_catalog
-from ._tools import RunContext, Tool, format_result, index_tools, output_tool
+from ._runconfig import (
+    AgentConfig,
+    OutputMode,
+    RunConfig,
+    RunOptions,
+    ToolChoice,
+    resolve_model,
+)
+from ._tools import RunContext, Tool, format_result, index_tools
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -73,18 +66,6 @@ __all__ = [
 OutputT = TypeVar("OutputT")
 T = TypeVar("T")
 
-OutputMode: TypeAlias = Literal["auto", "native", "tool"]
-"""How a structured output is asked for: as a call to a function (`"tool"`), as JSON text in
-a strict schema (`"native"`, `response_format: json_schema`), or native where it can be
-(`"auto"`)."""
-
-ToolChoice: TypeAlias = "Literal['auto', 'none', 'required'] | str"
-"""`"auto"`, `"none"`, `"required"`, or the name of the tool the model must call."""
-
-Approver: TypeAlias = Callable[[ToolCall], "bool | str | Awaitable[bool | str]"]
-"""Decides on a call to a tool that requires approval: `True` runs it, `False` or a reason
-refuses it (the reason is sent to the model). May be a coroutine function."""
-
 
 @dataclass(frozen=True, slots=True)
 class RunFinished(Generic[OutputT]):
@@ -99,41 +80,6 @@ AgentEvent: TypeAlias = (
 )
 """What `Agent.stream` yields, in order: text and call fragments as they arrive, each call's
 start and result, then `RunFinished`."""
-
-
-class RunOptions(TypedDict, total=False):
-    """What one run may set: `agent.run(prompt, **options)` (and `arun`, `stream`, `astream`).
-
-    A key left out keeps the agent's value. Nothing a run sets reaches the agent, or any
-    other run, also at the same time.
-    """
-
-    history: Sequence[Message]
-    """Earlier messages to continue from (e.g. `result.messages`)."""
-
-    deps: Any
-    """`RunContext.deps` for this run's tools."""
-
-    model: str | ModelInfo
-    """Another model (its wire style from the catalog, unless the agent has `api_style`)."""
-
-    settings: ModelSettings
-    """Request options; the fields it sets replace the agent's, the others stay."""
-
-    tools: Sequence[Tool[..., Any] | Callable[..., Any]]
-    """The tools of this run, instead of the agent's (add some with `[*agent.tools, ...]`)."""
-
-    system: str | None
-    """Other instructions (`None`: none)."""
-
-    limits: UsageLimits | None
-    """Other budgets (`None`: none)."""
-
-    tool_choice: ToolChoice | None
-    """Another tool choice (`None`: leave it to the server)."""
-
-    output_mode: OutputMode
-    """Another way of asking for the structured output."""
 
 
 _UNSET: Any = object()
@@ -314,31 +260,68 @@ class Agent(Generic[OutputT]):
             raise UsageError(f"on_tool_error must be 'feedback' or 'raise', not {on_tool_error!r}.")
         if temperature is not None:
             settings = replace(settings or ModelSettings(), temperature=temperature)
-        self._catalog = catalog or default_catalog
-        self._api_style = api_style
-        self._max_turns = max_turns
-        self._tool_retries = tool_retries
-        self._on_tool_error: OnToolError = on_tool_error
-        self.system = system
+        catalog = catalog or default_catalog
+        self._setup = AgentConfig(
+            catalog=catalog,
+            model=resolve_model(model, catalog, api_style),
+            api_style=api_style,
+            tools=index_tools(tools),
+            output_type=output_type,
+            output_mode=output_mode,
+            tool_choice=tool_choice,
+            settings=settings or ModelSettings(),
+            system=system,
+            limits=limits,
+            max_turns=max_turns,
+            tool_retries=tool_retries,
+            on_tool_error=on_tool_error,
+            has_approver=approve is not None,
+        )
+        self._config = self._setup.for_run()  # what a run without overrides uses
         self.stream_requests = stream
-        self.settings = settings or ModelSettings()
         self.deps = deps
         self.approve = approve
-        self.limits = limits
-        self.tool_choice = tool_choice
-        self.output_type: Any = output_type
-        self.output_mode: OutputMode = output_mode
-        self._tools = index_tools(tools)
-        self.tools: tuple[Tool[..., Any], ...] = tuple(self._tools.values())
-        """The agent's tools (without the structured-output function)."""
-        self._outputs: dict[bool, Tool[..., Any]] = {}  # the output tools, strict or not
-        self._config = self._configure(model=model)
-        self.model: ModelInfo = self._config.plan.model
-        self.style: ApiStyle = self._config.style
         self._owns_client = client is None
         self.client = client or ChatClient(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
         )
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def model(self) -> ModelInfo:
+        """The model (its catalog entry)."""
+        return self._setup.model
+
+    @property
+    def style(self) -> ApiStyle:
+        """How functions are sent: `"functions"` (legacy) or `"tools"`."""
+        return self._config.style
+
+    @property
+    def tools(self) -> tuple[Tool[..., Any], ...]:
+        """The agent's tools (not the structured-output function)."""
+        return tuple(self._setup.tools.values())
+
+    @property
+    def system(self) -> str | None:
+        """The instructions sent first."""
+        return self._setup.system
+
+    @property
+    def settings(self) -> ModelSettings:
+        """The request options."""
+        return self._setup.settings
+
+    @property
+    def limits(self) -> UsageLimits | None:
+        """The budgets of each run."""
+        return self._setup.limits
+
+    @property
+    def output_type(self) -> Any:
+        """What the answer must validate as (`str`: any text)."""
+        return self._setup.output_type
 
     # ------------------------------------------------------------------ public drivers
 
@@ -505,126 +488,11 @@ class Agent(Generic[OutputT]):
     ) -> None:
         await self.aclose()
 
-    # ------------------------------------------------------------------ configuration
-
-    def _configure(
-        self,
-        *,
-        model: str | ModelInfo | None = None,
-        output_type: Any = _UNSET,
-        tools: Sequence[Tool[..., Any] | Callable[..., Any]] | None = None,
-        output_mode: OutputMode | None = None,
-        tool_choice: ToolChoice | None = _UNSET,
-        settings: ModelSettings | None = None,
-        system: str | None = _UNSET,
-        limits: UsageLimits | None = _UNSET,
-    ) -> _Config:
-        """One run's configuration: the agent's, with the given overrides; checked."""
-        info = self.model if model is None else self._model_info(model)
-        style = self._api_style or info.style
-        indexed = self._tools if tools is None else index_tools(tools)
-        if indexed and style is None:
-            raise UsageError(
-                f"Model {info.name!r} cannot call functions, but tools were given. Use a model "
-                "that can (gpt-3.5-turbo, gpt-3.5-turbo-1106, gpt-4, gpt-4-1106-preview), or "
-                "pass api_style='tools' if your server supports it."
-            )
-        settings = self.settings if settings is None else self.settings.merge(settings)
-        output, native = self._output(
-            self.output_type if output_type is _UNSET else output_type,
-            output_mode or self.output_mode,
-            info,
-            settings,
-        )
-        if output is not None and not native:
-            if output.name in indexed:
-                raise UsageError(
-                    f"A tool is named {output.name!r}, the name agentkit gives the "
-                    "structured-output function; rename the tool."
-                )
-            indexed = {**indexed, output.name: output}
-        choice = _tool_choice(
-            self.tool_choice if tool_choice is _UNSET else tool_choice,
-            indexed,
-            style,
-            info,
-            output if output is not None and not native else None,
-        )
-        plan = RunPlan(
-            model=info,
-            tools=indexed,
-            output_tool=output,
-            max_turns=self._max_turns,
-            tool_retries=self._tool_retries,
-            on_tool_error=self._on_tool_error,
-            limits=self.limits if limits is _UNSET else limits,
-            has_approver=self.approve is not None,
-            tool_choice=choice,
-            native_output=native,
-        )
-        return _Config(
-            plan=plan,
-            style=style or "tools",
-            settings=settings,
-            system=self.system if system is _UNSET else system,
-        )
-
-    def _model_info(self, model: str | ModelInfo) -> ModelInfo:
-        if isinstance(model, ModelInfo):
-            return model
-        info = self._catalog.find(model)
-        if info is not None:
-            return info
-        if self._api_style is not None:
-            return ModelInfo(model, style=self._api_style, known=False)
-        close = self._catalog.close_matches(model)
-        hint = f" Did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
-        raise UsageError(
-            f"Unknown model {model!r}: the catalog does not list it.{hint} To use it anyway, "
-            "say how it takes functions: Agent(..., api_style='tools') (or 'functions'), or "
-            "pass a ModelInfo, or add one with default_catalog.register(ModelInfo(...))."
-        )
-
-    def _output(
-        self, output_type: Any, mode: OutputMode, info: ModelInfo, settings: ModelSettings
-    ) -> tuple[Tool[..., Any] | None, bool]:
-        """The structured-output tool, and whether it is native (in `response_format`)."""
-        if mode not in ("auto", "native", "tool"):
-            raise UsageError(f"output_mode must be 'auto', 'native' or 'tool', not {mode!r}.")
-        if output_type is str:
-            return None, False
-        native = mode == "native" or (mode == "auto" and info.structured_output)
-        if mode == "native" and not info.structured_output:
-            raise UsageError(
-                f"Model {info.name!r} does not take native structured output "
-                "(response_format json_schema). Use output_mode='tool' (or 'auto'), or, if "
-                "your server takes it, give a ModelInfo(..., structured_output=True)."
-            )
-        if native and settings.response_format is not None:
-            if mode == "native":
-                raise UsageError(
-                    f"settings.response_format={settings.response_format!r} and native "
-                    "structured output both set response_format; leave one out."
-                )
-            native = False
-        if native:
-            try:
-                return self._output_tool(output_type, strict=True), True
-            except UsageError:  # the type does not fit a strict schema
-                if mode == "native":
-                    raise
-        return self._output_tool(output_type, strict=False), False
-
-    def _output_tool(self, output_type: Any, *, strict: bool) -> Tool[..., Any]:
-        if output_type is not self.output_type:
-            return output_tool(output_type, strict=strict)
-        if strict not in self._outputs:  # the agent's own type: made once
-            self._outputs[strict] = output_tool(output_type, strict=strict)
-        return self._outputs[strict]
-
     # ------------------------------------------------------------------ internals
 
-    def _start(self, prompt: Prompt, output_type: Any, options: RunOptions) -> tuple[_Config, Flow]:
+    def _start(
+        self, prompt: Prompt, output_type: Any, options: RunOptions
+    ) -> tuple[RunConfig, Flow]:
         unknown = options.keys() - RunOptions.__optional_keys__
         if unknown:
             raise TypeError(
@@ -638,7 +506,7 @@ class Agent(Generic[OutputT]):
         }
         if output_type is not _UNSET:
             overrides["output_type"] = output_type
-        config = self._configure(**overrides) if overrides else self._config
+        config = self._setup.for_run(**overrides) if overrides else self._config
         messages = list(history)
         system = config.system
         if system is not None and not (messages and isinstance(messages[0], SystemMessage)):
@@ -652,7 +520,7 @@ class Agent(Generic[OutputT]):
         deps = options.get("deps", self.deps)
         return config, agent_flow(config.plan, messages, deps=deps)
 
-    def _request(self, config: _Config, action: CallModel) -> ChatRequest:
+    def _request(self, config: RunConfig, action: CallModel) -> ChatRequest:
         return ChatRequest(
             model=config.plan.model.name,
             messages=action.messages,
@@ -664,7 +532,7 @@ class Agent(Generic[OutputT]):
             stream=self.stream_requests,
         )
 
-    def _drive(self, config: _Config, flow: Flow, *, deliver: bool) -> Iterator[AgentEvent]:
+    def _drive(self, config: RunConfig, flow: Flow, *, deliver: bool) -> Iterator[AgentEvent]:
         sent: Any = None
         while True:
             try:
@@ -685,15 +553,15 @@ class Agent(Generic[OutputT]):
                     flow.throw(error)
                 sent = response
             elif isinstance(action, RunTools):
-                sent = _run_tools_sync(action.calls)
+                sent = run_tools_sync(action.calls)
             elif isinstance(action, Approve):
-                sent = tuple(_decide_sync(self.approve, call) for call in action.calls)
+                sent = tuple(decide_sync(self.approve, call) for call in action.calls)
             else:
                 yield from action.events
                 sent = None
 
     async def _adrive(
-        self, config: _Config, flow: Flow, *, deliver: bool
+        self, config: RunConfig, flow: Flow, *, deliver: bool
     ) -> AsyncIterator[AgentEvent]:
         sent: Any = None
         while True:
@@ -718,167 +586,12 @@ class Agent(Generic[OutputT]):
             elif isinstance(action, RunTools):
                 calls = action.calls
                 if len(calls) == 1:  # the usual case: no task to make
-                    sent = [await _run_tool_async(calls[0])]
+                    sent = [await run_tool_async(calls[0])]
                 else:
-                    sent = await asyncio.gather(*(_run_tool_async(call) for call in calls))
+                    sent = await asyncio.gather(*(run_tool_async(call) for call in calls))
             elif isinstance(action, Approve):
-                sent = [await _decide_async(self.approve, call) for call in action.calls]
+                sent = [await decide_async(self.approve, call) for call in action.calls]
             else:
                 for event in action.events:
                     yield event
                 sent = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Config:
-    """What one run is made of: the agent's configuration with the run's overrides."""
-
-    plan: RunPlan
-    style: ApiStyle
-    settings: ModelSettings
-    system: str | None
-
-
-def _tool_choice(
-    choice: ToolChoice | None,
-    tools: Mapping[str, Tool[..., Any]],
-    style: ApiStyle | None,
-    info: ModelInfo,
-    output: Tool[..., Any] | None,
-) -> str | None:
-    """The `tool_choice` to send, checked against the run's tools and the model."""
-    if choice is None or (choice in ("auto", "none") and not tools):
-        return None  # the servers refuse a tool_choice without tools
-    if choice == "auto":
-        return choice
-    if choice == "none":
-        if output is not None:
-            raise UsageError(
-                "tool_choice='none' leaves the model no way to give the structured output "
-                f"(a call to {output.name}); leave tool_choice out, or use output_mode='native'."
-            )
-        return choice
-    names = ", ".join(tools) or "none"
-    if not tools:
-        raise UsageError(f"tool_choice={choice!r} needs tools, but this run offers none.")
-    if choice == "required":
-        if style == "tools" and info.tool_choice_required:
-            return choice
-        if len(tools) == 1:  # the one-name form says the same
-            return next(iter(tools))
-        raise UsageError(
-            f"tool_choice='required' cannot be sent to {info.name!r}: "
-            + (
-                "the legacy functions style has no 'required'"
-                if style == "functions"
-                else "its catalog entry says it does not take it (OpenAI added it in 2024)"
-            )
-            + f", and the one-name form needs exactly one tool, not {len(tools)} ({names}). "
-            "Name the tool to force (tool_choice='<name>'), or give a ModelInfo(..., "
-            "style='tools', tool_choice_required=True) if your server takes 'required'."
-        )
-    if choice not in tools:
-        raise UsageError(f"tool_choice={choice!r} names no tool of this run; the tools: {names}.")
-    return choice
-
-
-# ---------------------------------------------------------------------- tool execution
-
-
-def _call_blocking(planned: PlannedCall) -> Any:
-    """Call a tool to completion in this thread (an async tool gets its own event loop)."""
-    value = planned.tool.invoke(planned.values, planned.ctx)
-    if inspect.isawaitable(value):
-        return asyncio.run(_awaited(value))
-    return value
-
-
-async def _awaited(value: Awaitable[Any]) -> Any:
-    return await value
-
-
-def _run_tools_sync(calls: Sequence[PlannedCall]) -> tuple[ToolOutcome, ...]:
-    """Run one reply's calls: in this thread when one and untimed, else in worker threads.
-
-    An async tool always runs in a worker thread, where `asyncio.run` is safe even when this
-    thread has a running event loop (a notebook).
-    """
-    started = time.perf_counter()
-    if len(calls) == 1 and calls[0].tool.timeout is None and not calls[0].tool.is_async:
-        try:
-            value = _call_blocking(calls[0])
-        except Exception as error:
-            return (ToolOutcome(error=error, seconds=time.perf_counter() - started),)
-        return (ToolOutcome(value=value, seconds=time.perf_counter() - started),)
-    # A timed-out tool's thread cannot be killed: it is left to finish in the background.
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(calls))
-    try:
-        futures = [pool.submit(_call_blocking, planned) for planned in calls]
-        return tuple(
-            _wait(future, planned.tool.timeout, started)
-            for planned, future in zip(calls, futures, strict=True)
-        )
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _wait(
-    future: concurrent.futures.Future[Any], timeout: float | None, started: float
-) -> ToolOutcome:
-    """Wait for a call started at `started`, for at most `timeout` seconds from then."""
-    remaining = None if timeout is None else max(timeout - (time.perf_counter() - started), 0.0)
-    try:
-        value = future.result(timeout=remaining)
-    except concurrent.futures.TimeoutError:
-        return ToolOutcome(error=TimeoutError(), seconds=time.perf_counter() - started)
-    except Exception as error:
-        return ToolOutcome(error=error, seconds=time.perf_counter() - started)
-    return ToolOutcome(value=value, seconds=time.perf_counter() - started)
-
-
-async def _run_tool_async(planned: PlannedCall) -> ToolOutcome:
-    tool = planned.tool
-    started = time.perf_counter()
-    try:
-        if tool.is_async:
-            pending = tool.invoke(planned.values, planned.ctx)
-        else:
-            pending = asyncio.to_thread(tool.invoke, planned.values, planned.ctx)
-        value = await asyncio.wait_for(pending, tool.timeout)
-    except Exception as error:
-        return ToolOutcome(error=error, seconds=time.perf_counter() - started)
-    return ToolOutcome(value=value, seconds=time.perf_counter() - started)
-
-
-# ---------------------------------------------------------------------- approval
-
-
-def _decide_sync(approve: Approver | None, call: ToolCall) -> bool | str:
-    if approve is None:  # the loop only asks when there is an approver
-        return False
-    decision = approve(call)
-    if inspect.isawaitable(decision):
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            decision = pool.submit(asyncio.run, _awaited(decision)).result()
-    return _checked(decision, call)
-
-
-async def _decide_async(approve: Approver | None, call: ToolCall) -> bool | str:
-    if approve is None:
-        return False
-    if inspect.iscoroutinefunction(approve):
-        decision = await approve(call)
-    else:
-        decision = await asyncio.to_thread(approve, call)
-        if inspect.isawaitable(decision):
-            decision = await decision
-    return _checked(decision, call)
-
-
-def _checked(decision: object, call: ToolCall) -> bool | str:
-    if isinstance(decision, (bool, str)):
-        return decision
-    raise UsageError(
-        f"The approver returned {decision!r} for the call to {call.name!r}; it must return "
-        "True (run it), False (refuse) or a string (refuse, with this reason for the model)."
-    )
