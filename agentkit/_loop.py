@@ -12,7 +12,9 @@ return RunResult                ─▶ the run is over
 
 All the decisions live here: when a reply ends the run (from the message, not from
 `finish_reason` alone), how bad model output is fed back, each tool's retry budget, the usage
-limits, structured output. The loop never sees JSON or HTTP.
+limits (agents run as tools included), structured output (a call to the output tool, or the
+reply's text in its schema), and that a forced tool choice goes with the first request only.
+The loop never sees JSON or HTTP.
 """
 
 from __future__ import annotations
