@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias, TypeVar
@@ -119,16 +120,23 @@ class ImagePart:
         """An image file sent inline, as a `data:` URL (its type read from its first bytes).
 
         Raises:
-            UsageError: The file cannot be read, is empty, is over `MAX_IMAGE_BYTES`, or is
-                not a PNG, JPEG, GIF or WebP image.
+            UsageError: The file cannot be read, is not a regular file, is empty, is over
+                `MAX_IMAGE_BYTES`, or is not a PNG, JPEG, GIF or WebP image.
         """
         what = f"The image file {os.fspath(path)!r}"
         try:
-            with open(path, "rb") as file:
-                size = os.fstat(file.fileno()).st_size
-                if size > MAX_IMAGE_BYTES:
-                    raise _too_big(what, size)
-                data = file.read(MAX_IMAGE_BYTES + 1)  # the file may grow while it is read
+            # Non-blocking, so a named pipe is refused below instead of waiting for a writer.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    raise UsageError(f"{what} is not a regular file (a folder, pipe or device).")
+                if info.st_size > MAX_IMAGE_BYTES:
+                    raise _too_big(what, info.st_size)
+                with open(fd, "rb", closefd=False) as file:
+                    data = file.read(MAX_IMAGE_BYTES + 1)  # the file may grow while it is read
+            finally:
+                os.close(fd)
         except OSError as error:
             raise UsageError(
                 f"{what} cannot be read: {error.strerror or error}. Give the path of a "

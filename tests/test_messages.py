@@ -1,5 +1,6 @@
 import base64
 import dataclasses
+import os
 
 import pytest
 
@@ -158,8 +159,12 @@ def test_image_files_that_cannot_be_sent_are_refused(tmp_path):
     refused from its size, before it is read."""
     with pytest.raises(UsageError, match=r"'.*missing.png' cannot be read: No such file"):
         ImagePart.from_file(tmp_path / "missing.png")
-    with pytest.raises(UsageError, match="cannot be read: Is a directory"):
+    with pytest.raises(UsageError, match="is not a regular file"):
         ImagePart.from_file(tmp_path)
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)  # no writer: opening it for reading would wait forever
+    with pytest.raises(UsageError, match="is not a regular file"):
+        ImagePart.from_file(pipe)
     huge = tmp_path / "huge.png"
     with huge.open("wb") as file:  # sparse: 30 MB on paper, nothing on disk
         file.write(PNG)
