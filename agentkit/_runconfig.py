@@ -13,6 +13,7 @@ without overrides reuses the agent's `RunConfig`, made once.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, TypedDict
@@ -107,8 +108,8 @@ class AgentConfig:
     tool_retries: int
     on_tool_error: OnToolError
     has_approver: bool
-    _outputs: dict[bool, Tool[..., Any]] = field(default_factory=dict)
-    """The output tools of `output_type` (strict and not), made once."""
+    _outputs: dict[str, Tool[..., Any]] = field(default_factory=dict)
+    """The output tools of `output_type` (for the tool mode, strict, native), made once."""
 
     def for_run(
         self,
@@ -201,19 +202,74 @@ class AgentConfig:
             native = False
         if native:
             try:
-                return self._output_tool(output_type, strict=True), True
+                return self._output_tool(output_type, "native"), True
             except UsageError:  # the type does not fit a strict schema
                 if mode == "native":
                     raise
-        return self._output_tool(output_type, strict=False), False
+        return self._output_tool(output_type, "tool"), False
 
-    def _output_tool(self, output_type: Any, *, strict: bool) -> Tool[..., Any]:
-        if output_type is not self.output_type:
-            return output_tool(output_type, strict=strict)
-        made = self._outputs.get(strict)
-        if made is None:  # the agent's own type: made once (a race only makes it twice)
-            made = self._outputs[strict] = output_tool(output_type, strict=strict)
+    def _output_tool(
+        self, output_type: Any, kind: Literal["tool", "strict", "native"]
+    ) -> Tool[..., Any]:
+        """The output tool of a kind: for the tool mode, strict, or for native output."""
+        cached = output_type is self.output_type  # the agent's own type: made once
+        made = self._outputs.get(kind) if cached else None
+        if made is None:
+            if kind == "native":
+                strict = self._output_tool(output_type, "strict")
+                made = _native_output(strict, self._output_tool(output_type, "tool"))
+            else:
+                made = output_tool(output_type, strict=kind == "strict")
+            if cached:  # a race only makes it twice
+                self._outputs[kind] = made
         return made
+
+
+def _native_output(strict: Tool[..., Any], loose: Tool[..., Any]) -> Tool[..., Any]:
+    """The strict output tool, with top-level fields that have a default made nullable.
+
+    Strict mode has no optional fields: a field with a default (that does not take `null`
+    already) becomes `type | null`, and `null` stands for "the default" (the field is left
+    out before validation).
+    """
+    shown = loose.parameters.get("properties", {})
+    properties = strict.parameters.get("properties", {})
+    defaulted = {
+        name
+        for name, node in shown.items()
+        if "default" in node and not _accepts_null(properties[name])
+    }
+    if not defaulted:
+        return strict
+    parameters = copy.deepcopy(strict.parameters)
+    for name in defaulted:
+        parameters["properties"][name] = _or_null(parameters["properties"][name])
+
+    def answer(**values: Any) -> Any:
+        given = {k: v for k, v in values.items() if v is not None or k not in defaulted}
+        return loose.invoke(loose.validate(given))
+
+    return Tool.from_schema(
+        name=strict.name,
+        description=strict.description,
+        parameters=parameters,
+        function=answer,
+    )
+
+
+def _accepts_null(node: Mapping[str, Any]) -> bool:
+    kind = node.get("type")
+    if kind == "null" or (isinstance(kind, list) and "null" in kind):
+        return True
+    return any(_accepts_null(branch) for branch in node.get("anyOf", ()))
+
+
+def _or_null(node: dict[str, Any]) -> dict[str, Any]:
+    """`node`, or null: a plain type becomes a type list, anything else an `anyOf`."""
+    kind = node.get("type")
+    if isinstance(kind, str) and node.keys() <= {"type", "description"}:
+        return {**node, "type": [kind, "null"]}
+    return {"anyOf": [node, {"type": "null"}]}
 
 
 def resolve_model(

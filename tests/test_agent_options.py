@@ -14,7 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -406,6 +406,38 @@ class TestNativeOutput:
         with pytest.raises(ToolRetriesExceeded) as caught:
             driver.run(agent, "Boston?")
         assert caught.value.tool_name == "final_result"
+
+    def test_fields_with_defaults_may_be_null_for_the_default(self, driver: Driver):
+        """Strict mode has no optional fields: a field with a default becomes nullable, and
+        null stands for the default; a field that takes null keeps null as its value."""
+
+        class Query(BaseModel):
+            city: str
+            days: int = 1
+            unit: Literal["celsius", "fahrenheit"] = "celsius"
+            note: str | None = "none"
+
+        agent, scripted = unchecked_agent(
+            [
+                Reply.text('{"city": "Oslo", "days": "two", "unit": null, "note": null}'),
+                Reply.text('{"city": "Oslo", "days": null, "unit": null, "note": null}'),
+            ],
+            NATIVE,
+            output_type=Query,
+        )
+        result = driver.run(agent, "Oslo?")
+        assert result.output == Query(city="Oslo", days=1, unit="celsius", note=None)
+        schema = scripted.requests[0]["response_format"]["json_schema"]["schema"]
+        assert schema["properties"]["days"] == {"type": ["integer", "null"]}
+        assert schema["properties"]["unit"] == {
+            "anyOf": [{"enum": ["celsius", "fahrenheit"], "type": "string"}, {"type": "null"}]
+        }
+        assert schema["properties"]["note"] == {"type": ["string", "null"]}
+        assert schema["required"] == ["city", "days", "unit", "note"]
+        feedback = scripted.requests[1]["messages"][-1]["content"]
+        assert feedback.startswith("Your answer is not valid: ")
+        assert "days" in feedback
+        assert_valid_today(scripted.requests[0], "response_format")
 
     def test_non_object_types_are_wrapped(self, driver: Driver):
         agent, scripted = unchecked_agent(
