@@ -223,6 +223,13 @@ class TestOverrides:
             ModelSettings(),
         )
 
+    def test_the_agents_configuration_is_read_only(self):
+        """A run changes the configuration with overrides, never by changing the agent."""
+        agent = Agent("gpt-4", system="Be brief.", api_key="k")
+        with pytest.raises(AttributeError):
+            agent.system = "Be thorough."  # type: ignore[misc]
+        assert agent.system == "Be brief."
+
     def test_settings_merge_keeps_the_agents_fields(self):
         merged = ModelSettings(temperature=0, max_tokens=10, extra_body={"a": 1}).merge(
             ModelSettings(max_tokens=20, extra_body={"b": 2})
@@ -568,6 +575,21 @@ class TestAsTool:
         assert isinstance(failed, ToolResult)
         assert failed.is_error
         assert "UsageLimitExceeded" in failed.content
+
+    def test_bad_arguments_go_back_to_the_calling_model(self, driver: Driver):
+        """A call without a prompt is the caller's model's mistake: it reads why, and the
+        specialist is never run."""
+        triage, _, scripted = two_agents(
+            [
+                Reply.call("weather_agent", {"question": "Oslo?"}),
+                Reply.text("Sorry."),
+            ]
+        )
+        result = driver.run(triage, "How is Oslo?")
+        failed = result.messages[-2]
+        assert failed.is_error
+        assert "'prompt' is required" in failed.content
+        assert [body["model"] for body in scripted.requests] == ["gpt-3.5-turbo"] * 2
 
     def test_an_input_model(self, driver: Driver):
         @dataclass
