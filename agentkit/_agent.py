@@ -3,8 +3,9 @@
 The loop (`_loop.agent_flow`) decides everything and does no IO. The drivers here only do
 what it asks: `run`/`stream` with the sync HTTP client and sync tool calls (several calls of
 one reply in worker threads), `arun`/`astream` with the async client and concurrent calls
-(sync tools in worker threads). Neither wraps the other, so `run` works inside a running
-event loop (a notebook) and `arun` never blocks it.
+(sync tools in worker threads; see `_execute`). Neither wraps the other, so `run` works
+inside a running event loop (a notebook) and `arun` never blocks it. A run's configuration
+(the agent's, with the run's overrides) comes from `_runconfig`.
 """
 
 from __future__ import annotations
