@@ -71,7 +71,12 @@ class BodyReader:
             raise StreamError(
                 f"The stream carried an event that is not a chunk: {self._hide(data)[:200]!r}"
             )
-        return self._accumulator.add(chunk)
+        try:
+            return self._accumulator.add(chunk)
+        except (AttributeError, TypeError):  # a field of a shape no server should send
+            raise StreamError(
+                f"The stream carried a chunk of an unknown shape: {self._hide(data)[:200]!r}"
+            ) from None
 
     def _hide(self, text: str) -> str:
         """`text` without the key: a server may echo it, and errors get logged and shown.
@@ -99,7 +104,7 @@ class BodyReader:
             raise parse_error(self.status, self._hide(text).encode(), self.headers)
         try:
             return parse_response(self._load(text))
-        except ValueError as exc:
+        except (ValueError, AttributeError, TypeError) as exc:
             raise APIStatusError(
                 f"The server's answer is not a chat completion: {exc}",
                 status_code=self.status,

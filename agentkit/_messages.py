@@ -128,6 +128,19 @@ class AssistantMessage:
     calls: tuple[ToolCall, ...] = ()
     """The function calls, in the order the model made them (a list is stored as a tuple)."""
 
+    refusal: str | None = None
+    """Why the model declined to answer, when it said so in the `refusal` field.
+
+    An agent run ends with `ModelRefusal` then (unless `on_refusal="output"`).
+    """
+
+    reasoning: str | None = None
+    """The model's thinking, when the server sent it apart from the answer.
+
+    From thinking parts of `content` (Mistral), `reasoning_content` (DeepSeek) or `reasoning`
+    (OpenRouter, vLLM). Never part of `content`, never sent back to the server.
+    """
+
     role: Literal["assistant"] = field(default="assistant", init=False, repr=False)
     """Always `"assistant"`."""
 

@@ -177,7 +177,9 @@ def _message_dict(message: Message, style: ApiStyle, ids: _Ids) -> MessageDict:
             return {"role": "function", "name": message.name, "content": message.content}
         return {"role": "tool", "tool_call_id": ids.for_result(message), "content": message.content}
     if isinstance(message, AssistantMessage):
-        out: MessageDict = {"role": "assistant", "content": message.content}
+        # A refusal goes back as the text it is (the 2023 schema has no `refusal` field).
+        said = message.content if message.content is not None else message.refusal
+        out: MessageDict = {"role": "assistant", "content": said}
         if not message.calls:
             return out
         if style == "functions":
@@ -314,11 +316,13 @@ def _load_calls(
         if arguments is None:
             arguments = ""
         call_id = entry.get("id") if isinstance(entry, Mapping) else None
+        if lenient and not name and not arguments:
+            continue  # `{"name": "", "arguments": ""}`: a server's empty placeholder, no call
         calls.append(
             ToolCall(
                 _text(name, where, "name"),
                 _text(arguments, where, "arguments"),
-                call_id if isinstance(call_id, str) else None,
+                call_id if isinstance(call_id, str) and (call_id or not lenient) else None,
             )
         )
     return tuple(calls)
@@ -339,7 +343,10 @@ def _load_message(data: object, where: str) -> Message:
     if role == "assistant":
         if content is not None:
             content = _text(content, where, "content")
-        return AssistantMessage(content, _load_calls(data, where))
+        refusal = data.get("refusal")
+        if refusal is not None:
+            refusal = _text(refusal, where, "refusal")
+        return AssistantMessage(content, _load_calls(data, where), refusal)
     if role == "tool":
         call_id = _text(data.get("tool_call_id"), where, "tool_call_id")
         return ToolResult(data.get("name") or "", _text(content, where, "content"), call_id)
@@ -469,8 +476,9 @@ def parse_response(body: object) -> ModelResponse:
     """
     if not isinstance(body, Mapping):
         raise ValueError(f"expected a JSON object, got {type(body).__name__}")
-    if "error" in body and "choices" not in body:
-        raise parse_error(500, json.dumps(body).encode(), {})
+    error = body.get("error")
+    if error is not None or ("error" in body and "choices" not in body):
+        raise parse_error(_error_status(error), json.dumps(body).encode(), {})
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
         raise ValueError("it has no 'choices'")
@@ -478,16 +486,89 @@ def parse_response(body: object) -> ModelResponse:
     message = choice.get("message")
     if not isinstance(message, Mapping):
         raise ValueError("its first choice has no 'message'")
-    content = message.get("content")
+    reason = choice.get("finish_reason") or None  # "" is a placeholder, not a reason
+    if reason == "error":
+        raise InternalServerError(
+            "The server ended its answer with finish_reason 'error' and no error message.",
+            status_code=200,
+            body=json.dumps(body)[:2000],
+        )
+    content, thinking, part_refusal = _split_content(message.get("content"))
     try:
         calls = _load_calls(message, "response", lenient=True)
     except UsageError as error:  # the server's reply is malformed, not the user's code
         raise ValueError(str(error)) from None
-    if not isinstance(content, str) or (not content and calls):
+    if not content and calls:
         content = None  # as a stream gives it: no text when there are only calls
-    reply = AssistantMessage(content, calls)
-    reason, usage = choice.get("finish_reason"), _usage(body.get("usage"))
+    reasoning = thinking or _string(message, "reasoning_content") or _string(message, "reasoning")
+    refusal = _string(message, "refusal") or part_refusal
+    reply = AssistantMessage(content, calls, refusal, reasoning)
+    usage = _usage(body.get("usage"))
     return ModelResponse(reply, reason, usage, body.get("model"), body.get("id"))
+
+
+def _string(data: Mapping[str, Any], key: str) -> str | None:
+    """`data[key]` if it is a non-empty string, else `None`."""
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _split_content(content: object) -> tuple[str | None, str | None, str | None]:
+    """`(text, thinking, refusal)` from a `content` field of any shape; never raises.
+
+    A string is the text. A list of typed parts (Mistral's reasoning models send one) gives
+    its `text` parts as the text, its `thinking`/`reasoning` parts (a string, or a list of
+    text parts) as the thinking, and a `refusal` part as the refusal; other parts are
+    skipped. Anything else has no text.
+
+    Examples:
+        >>> _split_content([{"type": "thinking", "thinking": [{"type": "text", "text": "2+2"}]},
+        ...                 {"type": "text", "text": "4"}])
+        ('4', '2+2', None)
+    """
+    if isinstance(content, str):
+        return content, None, None
+    if isinstance(content, Mapping):
+        content = [content]
+    if not isinstance(content, list):
+        return None, None, None
+    text: list[str] = []
+    thinking: list[str] = []
+    refusal: list[str] = []
+    for part in content:
+        if isinstance(part, str):
+            text.append(part)
+            continue
+        if not isinstance(part, Mapping):
+            continue
+        kind = part.get("type")
+        if kind == "text":
+            _texts(part.get("text"), text)
+        elif kind in ("thinking", "reasoning"):
+            _texts(part.get(kind), thinking)
+        elif kind == "refusal":
+            _texts(part.get("refusal"), refusal)
+    return "".join(text), "".join(thinking) or None, "".join(refusal) or None
+
+
+def _texts(value: object, out: list[str]) -> None:
+    """Append the text of `value` (a string, or a list of strings and text parts) to `out`."""
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, str):
+                out.append(item)
+            elif isinstance(item, Mapping) and isinstance(item.get("text"), str):
+                out.append(item["text"])
+
+
+def _error_status(error: object) -> int:
+    """The status an error object inside a 200 body stands for: its numeric `code`, or 500."""
+    code = error.get("code") if isinstance(error, Mapping) else None
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        return code
+    return 500
 
 
 _ABSENT_NAMES = frozenset({"", "null", None})
@@ -502,6 +583,17 @@ class _Call:
         self.name: str | None = None
         self.arguments: list[str] = []
 
+    def whole(self) -> bool:
+        """Whether the arguments so far are a complete JSON value (the call may be over)."""
+        try:
+            json.loads("".join(self.arguments))
+        except ValueError:
+            return False
+        return True
+
+
+_LEGACY = "function_call"  # the key of a legacy call among the calls by index
+
 
 class ChunkAccumulator:
     """Turns the chunks of a stream into the reply a non-streamed request would have given.
@@ -513,7 +605,20 @@ class ChunkAccumulator:
     legacy `delta.function_call` (name first, arguments in fragments, no index);
     `delta.tool_calls` merged by `index` (indexes need not start at 0; `id` and `name` are
     first-wins and later `""`/`"null"` names are ignored; two entries for one index in a
-    chunk are merged); usage in any chunk, also one with `choices: []`.
+    chunk are merged); usage in any chunk, also one with `choices: []`, or under
+    `x_groq.usage` (Groq); `content` as a list of typed parts (its thinking parts become
+    the message's `reasoning`, as `reasoning_content`/`reasoning` fields do); `refusal`;
+    empty placeholders (`{"name": "", "arguments": ""}`, `finish_reason: ""`), which are
+    no call and no reason.
+
+    Parallel calls without an `index` (or `"index": null`, as Gemini and Mistral send
+    them) are told apart by what starts a call: a new `id`, or a `name` once the previous
+    call's arguments are complete JSON; other index-less fragments continue the last call.
+    At one index, a new `id` starts a new call once the previous one's arguments are
+    complete (servers that number every parallel call 0).
+
+    An `error` object in a chunk (alone, or beside `choices`) or `finish_reason: "error"`
+    ends the stream with `StreamEventError`, which carries the text so far.
 
     Examples:
         >>> acc = ChunkAccumulator()
@@ -524,11 +629,26 @@ class ChunkAccumulator:
         'Hi'
     """
 
-    __slots__ = ("_calls", "_id", "_model", "_text", "_usage", "finish_reason")
+    __slots__ = (
+        "_by_index",
+        "_calls",
+        "_id",
+        "_last",
+        "_model",
+        "_reasoning",
+        "_refusal",
+        "_text",
+        "_usage",
+        "finish_reason",
+    )
 
     def __init__(self) -> None:
         self._text: list[str] = []
-        self._calls: dict[int | None, _Call] = {}  # wire index (None: legacy) -> call
+        self._reasoning: list[str] = []
+        self._refusal: list[str] = []
+        self._calls: list[_Call] = []  # in the order they started
+        self._by_index: dict[int | str, _Call] = {}  # wire index (or _LEGACY) -> latest call
+        self._last: _Call | None = None  # the call the last tools-style fragment went to
         self._usage: object = None
         self._model: str | None = None
         self._id: str | None = None
@@ -539,62 +659,124 @@ class ChunkAccumulator:
         """Take one chunk; return the deltas it carries.
 
         Raises:
-            StreamEventError: The chunk is an error event (`{"error": {...}}`).
+            StreamEventError: The chunk carries an error, or `finish_reason: "error"`.
         """
         if self._id is None:
             self._id, self._model = chunk.get("id"), chunk.get("model")
-        usage = chunk.get("usage")
+        usage = chunk.get("usage") or _groq_usage(chunk)
         if usage:
             self._usage = usage
+        error = chunk.get("error")
         choices = chunk.get("choices")
         if not choices:
-            if "error" in chunk:
-                raise _stream_error(chunk["error"])
+            if error is not None or "error" in chunk:
+                raise self._error(error)
             return []
         deltas: list[StreamDelta] = []
         for choice in choices:
-            if choice.get("index", 0) != 0:
+            if choice.get("index") not in (0, None):
                 continue  # n > 1: only the first choice is kept
             reason = choice.get("finish_reason")
             if reason:
                 self.finish_reason = reason
             delta = choice.get("delta")
-            if not delta:
-                continue
-            content = delta.get("content")
+            if delta:
+                self._delta(delta, deltas)
+        if error is not None or self.finish_reason == "error":
+            raise self._error(error)
+        return deltas
+
+    def _delta(self, delta: Mapping[str, Any], deltas: list[StreamDelta]) -> None:
+        content = delta.get("content")
+        if content:
+            if not isinstance(content, str):
+                content, thinking, refusal = _split_content(content)
+                if thinking:
+                    self._reasoning.append(thinking)
+                if refusal:
+                    self._refusal.append(refusal)
             if content:
                 self._text.append(content)
                 deltas.append(TextDelta(content))
-            legacy = delta.get("function_call")
-            if legacy:
-                self._merge(None, None, legacy, deltas)
-            for entry in delta.get("tool_calls") or ():
-                self._merge(entry.get("index", 0), entry.get("id"), entry.get("function"), deltas)
-        return deltas
+        for field in ("reasoning_content", "reasoning", "refusal"):
+            value = delta.get(field)
+            if value and isinstance(value, str):
+                (self._refusal if field == "refusal" else self._reasoning).append(value)
+        legacy = delta.get("function_call")
+        if legacy:
+            self._merge(_LEGACY, None, legacy, deltas)
+        for entry in delta.get("tool_calls") or ():
+            index = entry.get("index")
+            where = index if isinstance(index, int) and not isinstance(index, bool) else None
+            self._merge(where, entry.get("id"), entry.get("function"), deltas)
 
     def _merge(
         self,
-        index: int | None,
-        call_id: str | None,
+        key: int | str | None,
+        call_id: object,
         function: Mapping[str, Any] | None,
         deltas: list[StreamDelta],
     ) -> None:
-        call = self._calls.get(index)
+        name = function.get("name") if function else None
+        if name in _ABSENT_NAMES or not isinstance(name, str):
+            name = None
+        arguments = function.get("arguments") if function else None
+        if not isinstance(arguments, str):
+            arguments = ""
+        if not isinstance(call_id, str) or not call_id:
+            call_id = None
+        call = self._last if key is None else self._by_index.get(key)
+        if call is not None and key != _LEGACY and self._starts_new(call, key, call_id, name):
+            call = None
         if call is None:
-            call = self._calls[index] = _Call(len(self._calls))
+            if not (call_id or name or arguments):
+                return  # an empty placeholder starts no call
+            call = _Call(len(self._calls))
+            self._calls.append(call)
+            if key is not None:
+                self._by_index[key] = call
+        if key != _LEGACY:
+            self._last = call
         new_id = new_name = None
         if call.id is None and call_id:
             call.id = new_id = call_id
-        arguments = ""
-        if function:
-            name = function.get("name")
-            if call.name is None and name not in _ABSENT_NAMES:
-                call.name = new_name = name
-            arguments = function.get("arguments") or ""
-            if arguments:
-                call.arguments.append(arguments)
+        if call.name is None and name:
+            call.name = new_name = name
+        if arguments:
+            call.arguments.append(arguments)
         if arguments or new_name or new_id:
             deltas.append(ToolCallDelta(call.position, new_name, arguments, new_id))
+
+    @staticmethod
+    def _starts_new(
+        call: _Call, key: int | str | None, call_id: str | None, name: str | None
+    ) -> bool:
+        """Whether a fragment for `call`'s index (or without one) begins another call."""
+        new_id = call_id is not None and call.id is not None and call_id != call.id
+        if key is None:
+            return new_id or (name is not None and call.name is not None and call.whole())
+        return new_id and call.whole()
+
+    def _error(self, error: object) -> StreamEventError:
+        partial = "".join(self._text)
+        if error is None:
+            return StreamEventError(
+                "The server ended the stream with finish_reason 'error' and no error message.",
+                partial_text=partial,
+            )
+        if not isinstance(error, Mapping):
+            return StreamEventError(
+                f"The server sent an error in the stream: {str(error)[:200]}", partial_text=partial
+            )
+        message = str(error.get("message") or "no message")
+        code = error.get("code")
+        error_type = error.get("type")
+        return StreamEventError(
+            f"The server sent an error in the stream: {message}",
+            code=code if isinstance(code, str | int) else None,
+            error_type=error_type if isinstance(error_type, str) else None,
+            partial_text=partial,
+        )
 
     def finish(self, *, done: bool = False) -> ModelResponse:
         """The whole reply, once the stream has ended.
@@ -613,24 +795,26 @@ class ChunkAccumulator:
             )
         calls = tuple(
             ToolCall(call.name or "", "".join(call.arguments), call.id)
-            for _, call in sorted(self._calls.items(), key=lambda item: item[1].position)
+            for call in self._calls
+            if call.name or call.arguments
         )
         text = "".join(self._text)
-        message = AssistantMessage(text if text or not calls else None, calls)
+        refusal = "".join(self._refusal) or None
+        message = AssistantMessage(
+            text if text or not (calls or refusal) else None,
+            calls,
+            refusal,
+            "".join(self._reasoning) or None,
+        )
         return ModelResponse(
             message, self.finish_reason, _usage(self._usage), self._model, self._id
         )
 
 
-def _stream_error(error: object) -> StreamEventError:
-    if not isinstance(error, Mapping):
-        return StreamEventError(f"The server sent an error in the stream: {str(error)[:200]}")
-    message = str(error.get("message") or "no message")
-    return StreamEventError(
-        f"The server sent an error in the stream: {message}",
-        code=error.get("code"),
-        error_type=error.get("type"),
-    )
+def _groq_usage(chunk: Mapping[str, Any]) -> object:
+    """Usage where Groq's streams put it (`x_groq.usage`, in the last chunk), if there."""
+    extra = chunk.get("x_groq")
+    return extra.get("usage") if isinstance(extra, Mapping) else None
 
 
 # --------------------------------------------------------------------------- errors
