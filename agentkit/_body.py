@@ -101,17 +101,26 @@ class BodyReader:
             return self._accumulator.finish(done=self.done)
         text = self._body.decode("utf-8", "replace")
         if not 200 <= self.status < 300:
-            raise parse_error(self.status, self._hide(text).encode(), self.headers)
+            raise parse_error(self.status, self._hide(text).encode(), self.safe_headers())
         try:
             return parse_response(self._load(text))
         except (ValueError, AttributeError, TypeError) as exc:
+            headers = self.safe_headers()
             raise APIStatusError(
                 f"The server's answer is not a chat completion: {exc}",
                 status_code=self.status,
                 body=self._hide(text[:2000]),
-                request_id=self.headers.get("x-request-id"),
-                cf_ray=self.headers.get("cf-ray"),
+                request_id=headers.get("x-request-id"),
+                cf_ray=headers.get("cf-ray"),
             ) from None
+
+    def safe_headers(self) -> dict[str, str]:
+        """The response's headers with the key scrubbed out of every value.
+
+        A gateway may echo the key (in `x-request-id`, say), and header values end up in
+        errors (`request_id`, `cf_ray`), so in logs and on the CLI's stderr.
+        """
+        return {name: self._hide(value) for name, value in self.headers.items()}
 
 
 def set_read_timeout(response: httpx.Response, seconds: float | None) -> None:

@@ -349,7 +349,7 @@ class ChatClient:
         self._log_request(request, plan.attempt, send)
         clock = Clock(self.timeout)
         reader: BodyReader | None = None
-        with translate(clock, lambda: reader is not None and reader.sse):
+        with translate(clock, lambda: reader is not None and reader.sse, self._key):
             http_request = client.build_request(
                 "POST",
                 send.url,
@@ -449,7 +449,7 @@ class ChatClient:
         self._log_request(request, plan.attempt, send)
         clock = Clock(self.timeout)
         reader: BodyReader | None = None
-        with translate(clock, lambda: reader is not None and reader.sse):
+        with translate(clock, lambda: reader is not None and reader.sse, self._key):
             http_request = client.build_request(
                 "POST",
                 send.url,

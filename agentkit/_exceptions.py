@@ -34,8 +34,9 @@ ArgumentError                      outside the tree (in _tools): the model's arg
                                    invalid; its text is written for the model to fix them
 ```
 
-No error's text ever contains an API key: every message and body excerpt passes through
-`redact()` before it is stored.
+No error's text ever contains an API key: every message, body excerpt and header value
+(`request_id`, `cf_ray`) passes through `redact()` before it is stored, and the client
+scrubs the exact key it holds out of bodies and headers before they get here.
 """
 
 from __future__ import annotations
@@ -241,8 +242,9 @@ class APIStatusError(APIError):
         self.error_type = error_type
         self.param = None if param is None else redact(param)
         self.body = _excerpt(body)
-        self.request_id = request_id
-        self.cf_ray = cf_ray
+        # Header values may echo a key (a gateway's request id); scrub them like the body.
+        self.request_id = None if request_id is None else redact(request_id)
+        self.cf_ray = None if cf_ray is None else redact(cf_ray)
         self.retry_after = retry_after
         super().__init__(message, retryable=retryable)
 
