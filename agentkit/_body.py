@@ -17,8 +17,8 @@ import httpx
 
 from ._exceptions import APIStatusError, StreamError
 from ._messages import ModelResponse, StreamDelta
+from ._replies import ChunkAccumulator, parse_error, parse_response
 from ._sse import ServerSentEvent, SSEDecoder
-from ._wire import ChunkAccumulator, parse_error, parse_response
 
 __all__ = ["BodyReader", "Watchdog", "set_read_timeout"]
 

@@ -10,7 +10,7 @@ _agent.Agent.run ─▶ _loop (what to ask) ─▶ ChatClient.stream() / .astrea
                    Backoff: how long; Clock: the four timeouts of one attempt as deadlines
    _pools          the connection pool to send through (one sync client; 16 async pools a loop)
    _body           BodyReader: the response's bytes in, deltas out, a ModelResponse at the end
-                   (SSE via `_sse`, chunks and errors via `_wire`); Watchdog: async read limits
+                   (SSE via `_sse`, chunks and errors via `_replies`); Watchdog: read limits
    _translate      the one place where httpx's exceptions become agentkit's
 ```
 

@@ -1,7 +1,8 @@
 """The chat as domain types: messages, function calls, their results, and token usage.
 
 Plain, frozen, typed values with a `role` (or `kind`) discriminator. No JSON and no IO live
-here: turning these into request bodies and back, in either wire style, is `_wire`'s job.
+here: turning these into request bodies and back, in either wire style, is the job of
+`_wire` (requests, histories) and `_replies` (what the server answers).
 
 One shape serves both wire styles. A `ToolCall` has an `id` when the server gave one (the
 `tools` style) and `None` for a legacy `function_call`; a `ToolResult` keeps both the call's id

@@ -14,9 +14,10 @@ assert agent.run("Weather in Boston?").output == "It is sunny in Boston."
 goapi.assert_complete()
 ```
 
-- `Reply` scripts one answer (text, a call, parallel calls), with the quirks real servers and
-  proxies produce (ping lines, CRLF, `data:` without a space, repeated roles, tool indexes
-  not starting at 0, ...) and stream faults (a cut stream, an error event, a stall).
+- `Reply` scripts one answer (text, a call, parallel calls, a refusal), with the quirks real
+  servers and proxies produce (ping lines, CRLF, `data:` without a space, repeated roles, tool
+  indexes not starting at 0, content as typed parts, empty placeholders, calls without an
+  index, ...) and stream faults (a cut stream, an error event, a stall).
 - `Fault` scripts an error response (JSON errors, a Cloudflare HTML page, 429s with
   `Retry-After`, a dropped connection).
 - `DemoModel` is a deterministic stand-in for a model: it calls the offered function that

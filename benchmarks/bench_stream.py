@@ -30,8 +30,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from agentkit._replies import ChunkAccumulator
 from agentkit._sse import SSEDecoder
-from agentkit._wire import ChunkAccumulator
 from agentkit.testing import Reply, _Renderer
 
 READ_SIZE = 16 * 1024

@@ -9,6 +9,7 @@ wire styles, streamed and not, and read through every entry point: `ChatClient.c
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -459,3 +460,56 @@ def test_errors_are_agentkit_errors():
     """The errors these shapes raise are all in agentkit's tree."""
     assert issubclass(ModelRefusal, AgentkitError)
     assert issubclass(StreamEventError, AgentkitError)
+
+
+# --------------------------------------------------------------------------- the kit itself
+
+
+def rendered(reply: Reply, *, stream: bool, tools: bool = True) -> str:
+    """The raw body the scripted server sends for `reply`."""
+    scripted = ScriptedGoAPI([reply])
+    body: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}
+    body["tools" if tools else "functions"] = (
+        [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+        if tools
+        else [{"name": "f", "parameters": {}}]
+    )
+    if stream:
+        body["stream"] = True
+    with httpx.Client(transport=scripted) as http:
+        return http.post("http://goapi.test/v1/chat/completions", json=body).text
+
+
+@pytest.mark.parametrize(
+    ("reply", "stream", "marker"),
+    [
+        (Reply.text("4", reasoning="hm").with_quirks("content_parts"), False, '"type": "thinking"'),
+        (Reply.text("4").with_quirks("content_parts"), True, '"content": [{"type": "text"'),
+        (Reply.text("4", reasoning="hm"), True, '"reasoning_content": "hm"'),
+        (Reply.text("4").with_quirks("placeholders"), True, '"finish_reason": ""'),
+        (Reply.text("4").with_quirks("placeholders"), False, '"tool_calls": []'),
+        (Reply.refuse("No."), False, '"refusal": "No."'),
+        (Reply.refuse("No."), True, '"refusal": "No."'),
+        (
+            Reply.text("4").with_error_event(1, beside_choices=True),
+            True,
+            '"finish_reason": "error"',
+        ),
+        (Reply.text("4").with_error_event(1, beside_choices=True), False, '"error": {'),
+        (Reply.text("4").with_usage(3, 1).with_quirks("groq_usage"), True, '"x_groq": {'),
+        (Reply.call("f", {"a": 1}).with_quirks("null_index"), True, '"index": null'),
+        (Reply.text("4").with_quirks("ping_event"), True, "event: ping\n\n"),
+    ],
+)
+def test_the_kit_sends_each_shape(reply: Reply, stream: bool, marker: str):
+    """What `Reply` promises to script is on the wire, as the servers send it."""
+    assert marker in rendered(reply, stream=stream)
+
+
+def test_no_index_leaves_the_index_out():
+    """`no_index` drops the key itself, not only its value."""
+    body = rendered(Reply.call("f", {"a": 1}, chunk_size=3).with_quirks("no_index"), stream=True)
+    chunks = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: {")]
+    entries = [e for c in chunks for e in c["choices"][0]["delta"].get("tool_calls", [])]
+    assert len(entries) > 2
+    assert not any("index" in entry for entry in entries)

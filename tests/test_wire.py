@@ -39,16 +39,9 @@ from agentkit import (
     UserMessage,
     tool,
 )
+from agentkit._replies import ChunkAccumulator, parse_error, parse_response, retry_after
 from agentkit._sse import SSEDecoder
-from agentkit._wire import (
-    ChunkAccumulator,
-    build_request,
-    dump_messages,
-    load_messages,
-    parse_error,
-    parse_response,
-    retry_after,
-)
+from agentkit._wire import build_request, dump_messages, load_messages
 from agentkit.testing import Fault, Reply, _Renderer
 from tests.spec import assert_valid, assert_valid_request, spec_errors
 
