@@ -160,6 +160,13 @@ def _texts(value: object, out: list[str]) -> None:
                 out.append(item["text"])
 
 
+def _json_text(arguments: object) -> str:
+    """Arguments sent as a JSON object (not a string, as some servers do) as their JSON text."""
+    if isinstance(arguments, Mapping):
+        return json.dumps(arguments, ensure_ascii=False)
+    return ""
+
+
 def _error_status(error: object) -> int:
     """The status an error object inside a 200 body stands for: its numeric `code`, or 500."""
     code = error.get("code") if isinstance(error, Mapping) else None
@@ -206,7 +213,7 @@ class ChunkAccumulator:
     `x_groq.usage` (Groq); `content` as a list of typed parts (its thinking parts become
     the message's `reasoning`, as `reasoning_content`/`reasoning` fields do); `refusal`;
     empty placeholders (`{"name": "", "arguments": ""}`, `finish_reason: ""`), which are
-    no call and no reason.
+    no call and no reason; `arguments` sent as an object (kept as its JSON text).
 
     Parallel calls without an `index` (or `"index": null`, as Gemini and Mistral send
     them) are told apart by what starts a call: a new `id`, or a `name` once the previous
@@ -332,7 +339,7 @@ class ChunkAccumulator:
             name = None
         arguments = function.get("arguments") if function else None
         if not isinstance(arguments, str):
-            arguments = ""
+            arguments = _json_text(arguments)
         if not isinstance(call_id, str) or not call_id:
             call_id = None
         call = self._last if key is None else self._by_index.get(key)

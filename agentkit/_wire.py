@@ -19,6 +19,7 @@ The TypedDict shapes of the wire live in this module and nowhere else.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias, TypedDict
 
@@ -282,6 +283,8 @@ def _load_calls(
         arguments = function.get("arguments")
         if arguments is None:
             arguments = ""
+        elif lenient and isinstance(arguments, Mapping):  # an object, not its JSON text
+            arguments = json.dumps(arguments, ensure_ascii=False)
         call_id = entry.get("id") if isinstance(entry, Mapping) else None
         if lenient and not name and not arguments:
             continue  # `{"name": "", "arguments": ""}`: a server's empty placeholder, no call

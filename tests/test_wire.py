@@ -1273,3 +1273,17 @@ def test_no_chunk_or_body_raises_anything_but_an_agentkit_error(values, sse):
         return
     assert isinstance(answer, ModelResponse)
     assert answer.message.content is None or isinstance(answer.message.content, str)
+
+
+def test_arguments_sent_as_an_object_are_kept_as_their_json_text():
+    """Some servers send `arguments` as a JSON object, not a string: nothing is lost."""
+    entry = {
+        "id": "a",
+        "type": "function",
+        "function": {"name": WEATHER, "arguments": {"location": "Boston, MA"}},
+    }
+    body = {"choices": [{"index": 0, "message": {"role": "assistant", "tool_calls": [entry]}}]}
+    assert parse_response(body).message.calls == (ToolCall(WEATHER, BOSTON, "a"),)
+    acc = ChunkAccumulator()
+    acc.add(chunk_of({"tool_calls": [{"index": 0, **entry}]}, "tool_calls"))
+    assert acc.finish().message.calls == (ToolCall(WEATHER, BOSTON, "a"),)
