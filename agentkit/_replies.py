@@ -95,10 +95,10 @@ def parse_response(body: object) -> ModelResponse:
         calls = _load_calls(message, "response", lenient=True)
     except UsageError as error:  # the server's reply is malformed, not the user's code
         raise ValueError(str(error)) from None
-    if not content and calls:
-        content = None  # as a stream gives it: no text when there are only calls
-    reasoning = thinking or _string(message, "reasoning_content") or _string(message, "reasoning")
     refusal = _string(message, "refusal") or part_refusal
+    if not content and (calls or refusal):
+        content = None  # as a stream gives it: no text when there are only calls (or a refusal)
+    reasoning = thinking or _string(message, "reasoning_content") or _string(message, "reasoning")
     reply = AssistantMessage(content, calls, refusal, reasoning)
     usage = _usage(body.get("usage"))
     return ModelResponse(reply, reason, usage, body.get("model"), body.get("id"))

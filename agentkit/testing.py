@@ -83,7 +83,7 @@ class ScriptError(AssertionError):
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer of the model: `Reply.text`, `Reply.call` or `Reply.parallel`.
+    """One scripted answer of the model: `Reply.text`, `.call`, `.parallel` or `.refuse`.
 
     The wire style follows the request: a request with `functions` gets a legacy
     `function_call` back, one with `tools` gets `tool_calls` with ids.

@@ -355,7 +355,7 @@ def test_usage_under_x_groq_is_counted(entry):
     assert answer.usage.complete
 
 
-@pytest.mark.parametrize("how", ["run", "astream"])
+@how_param
 def test_an_agent_counts_groq_usage(how):
     """The run's usage adds up what `x_groq.usage` reported."""
     script = [
@@ -425,6 +425,19 @@ def test_dataless_events_are_ignored(entry, style):
     reply = Reply.call("get_current_weather", {"location": "Boston"}).with_quirks("ping_event")
     answer, _, _ = ask(entry, [reply], style=style)
     assert answer.message.calls[0].arguments == '{"location": "Boston"}'
+
+
+@how_param
+def test_an_agent_ignores_dataless_events(how):
+    """Through the agent too: the call runs and the answer comes, pings or not."""
+    script = [
+        Reply.call("get_current_weather", {"location": "Boston"}).with_quirks("ping_event"),
+        Reply.text("Sunny.").with_quirks("ping_event"),
+    ]
+    agent, scripted = agent_for(script)
+    result, _ = run_agent(agent, how)
+    assert result.output == "Sunny."
+    scripted.assert_complete()
 
 
 # --------------------------------------------------------------------------- all at once
