@@ -99,7 +99,8 @@ class Agent(Generic[OutputT]):
         on_tool_error: `"feedback"` sends a tool's exception to the model; `"raise"`
             lets it propagate.
         on_refusal: When the model refuses (its reply's `refusal`), `"raise"` ends the run
-            with `ModelRefusal`; `"output"` makes the refusal's text the run's output.
+            with `ModelRefusal`; `"output"` makes the refusal's text the run's output (with
+            an `output_type` other than `str`, a refusal always raises).
         settings: Request options (temperature, max_tokens, seed, ...).
         temperature: A shortcut for `settings.temperature`.
         timeout: The four HTTP timeouts (`Timeout`), or one number for all of them.

@@ -526,3 +526,16 @@ def test_no_index_leaves_the_index_out():
     entries = [e for c in chunks for e in c["choices"][0]["delta"].get("tool_calls", [])]
     assert len(entries) > 2
     assert not any("index" in entry for entry in entries)
+
+
+def test_a_refusal_with_structured_output_always_raises():
+    """A refusal cannot be an `output_type` value: even `on_refusal="output"` raises."""
+    from pydantic import BaseModel
+
+    class Forecast(BaseModel):
+        summary: str
+
+    client, _ = make_client([Reply.refuse("No.")])
+    agent = Agent(MODELS["tools"], client=client, output_type=Forecast, on_refusal="output")
+    with pytest.raises(ModelRefusal):
+        agent.run("Weather?")
