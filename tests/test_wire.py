@@ -1287,3 +1287,13 @@ def test_arguments_sent_as_an_object_are_kept_as_their_json_text():
     acc = ChunkAccumulator()
     acc.add(chunk_of({"tool_calls": [{"index": 0, **entry}]}, "tool_calls"))
     assert acc.finish().message.calls == (ToolCall(WEATHER, BOSTON, "a"),)
+
+
+def test_an_error_beside_choices_with_a_null_finish_reason_is_an_error_too():
+    """Some servers send the error chunk with `finish_reason: null`: still an error."""
+    acc = ChunkAccumulator()
+    acc.add(chunk_of({"content": "Half"}))
+    with pytest.raises(StreamEventError) as caught:
+        acc.add(chunk_of({"content": " an"}, None, error={"message": "Upstream timed out"}))
+    assert caught.value.partial_text == "Half an"
+    assert "Upstream timed out" in str(caught.value)
