@@ -23,6 +23,7 @@ from ._loop import (
     Action,
     Approve,
     CallModel,
+    OnRefusal,
     OnToolError,
     RunResult,
     RunTools,
@@ -111,6 +112,9 @@ class Agent(Generic[OutputT]):
         tool_retries: How often in a row a tool may fail before the run ends.
         on_tool_error: `"feedback"` sends a tool's exception to the model; `"raise"`
             lets it propagate.
+        on_refusal: When the model refuses (its reply's `refusal`), `"raise"` ends the run
+            with `ModelRefusal`; `"output"` makes the refusal's text the run's output (with
+            an `output_type` other than `str`, a refusal always raises).
         settings: Request options (temperature, max_tokens, seed, ...).
         temperature: A shortcut for `settings.temperature`.
         timeout: The four HTTP timeouts (`Timeout`), or one number for all of them.
@@ -158,6 +162,7 @@ class Agent(Generic[OutputT]):
         max_turns: int = ...,
         tool_retries: int = ...,
         on_tool_error: OnToolError = ...,
+        on_refusal: OnRefusal = ...,
         settings: ModelSettings | None = ...,
         temperature: float | None = ...,
         timeout: Timeout | float | None = ...,
@@ -186,6 +191,7 @@ class Agent(Generic[OutputT]):
         max_turns: int = ...,
         tool_retries: int = ...,
         on_tool_error: OnToolError = ...,
+        on_refusal: OnRefusal = ...,
         settings: ModelSettings | None = ...,
         temperature: float | None = ...,
         timeout: Timeout | float | None = ...,
@@ -214,6 +220,7 @@ class Agent(Generic[OutputT]):
         max_turns: int = ...,
         tool_retries: int = ...,
         on_tool_error: OnToolError = ...,
+        on_refusal: OnRefusal = ...,
         settings: ModelSettings | None = ...,
         temperature: float | None = ...,
         timeout: Timeout | float | None = ...,
@@ -241,6 +248,7 @@ class Agent(Generic[OutputT]):
         max_turns: int = 20,
         tool_retries: int = 2,
         on_tool_error: OnToolError = "feedback",
+        on_refusal: OnRefusal = "raise",
         settings: ModelSettings | None = None,
         temperature: float | None = None,
         timeout: Timeout | float | None = None,
@@ -259,6 +267,8 @@ class Agent(Generic[OutputT]):
             raise UsageError(f"tool_retries must be 0 or more, not {tool_retries}.")
         if on_tool_error not in ("feedback", "raise"):
             raise UsageError(f"on_tool_error must be 'feedback' or 'raise', not {on_tool_error!r}.")
+        if on_refusal not in ("raise", "output"):
+            raise UsageError(f"on_refusal must be 'raise' or 'output', not {on_refusal!r}.")
         if temperature is not None:
             settings = replace(settings or ModelSettings(), temperature=temperature)
         catalog = catalog or default_catalog
@@ -276,6 +286,7 @@ class Agent(Generic[OutputT]):
             max_turns=max_turns,
             tool_retries=tool_retries,
             on_tool_error=on_tool_error,
+            on_refusal=on_refusal,
             has_approver=approve is not None,
         )
         self._config = self._setup.for_run()  # what a run without overrides uses

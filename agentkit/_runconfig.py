@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, TypedDict
 
 from ._exceptions import UsageError
-from ._loop import OnToolError, RunPlan
+from ._loop import OnRefusal, OnToolError, RunPlan
 from ._messages import Message, UsageLimits
 from ._models import ApiStyle, ModelCatalog, ModelInfo, ModelSettings
 from ._tools import Tool, index_tools, output_tool
@@ -107,6 +107,7 @@ class AgentConfig:
     max_turns: int
     tool_retries: int
     on_tool_error: OnToolError
+    on_refusal: OnRefusal
     has_approver: bool
     _outputs: dict[str, Tool[..., Any]] = field(default_factory=dict)
     """The output tools of `output_type` (for the tool mode, strict, native), made once."""
@@ -166,6 +167,7 @@ class AgentConfig:
             max_turns=self.max_turns,
             tool_retries=self.tool_retries,
             on_tool_error=self.on_tool_error,
+            on_refusal=self.on_refusal,
             limits=self.limits if limits is _UNSET else limits,
             has_approver=self.has_approver,
             tool_choice=choice,
