@@ -709,3 +709,38 @@ def test_odd_charsets_fall_back_to_utf8(web, fetch, charset):
         200, headers={"content-type": f"text/plain; charset={charset}"},
         content="caf\u00e9 \xff".encode("utf-8") + b"\xff"))  # fmt: skip
     assert fetch("https://example.com/").endswith("café \xff\ufffd")
+
+
+def test_a_tls_handshake_that_stalls_is_cut_at_the_timeout(loopback_allowed):
+    """The deadline covers the TLS handshake too: a server that takes the connection and
+    never answers the ClientHello is abandoned at the timeout."""
+    with RawServer(lambda connection: time.sleep(30)) as server:
+        fetch = loopback_fetch(server, timeout=1)
+        started = time.monotonic()
+        with pytest.raises(ServiceError, match="took too long"):
+            fetch(f"https://127.0.0.1:{server.port}/")
+        assert time.monotonic() - started < 4
+    assert server.requests[0].startswith(b"\x16\x03")  # a TLS handshake record was sent
+
+
+def test_a_tls_server_that_answers_garbage_is_a_service_error(loopback_allowed):
+    with (
+        RawServer(answer(TEXT, b"not tls")) as server,
+        pytest.raises(ServiceError, match=r"Could not fetch https://.*ConnectError"),
+    ):
+        loopback_fetch(server)(f"https://127.0.0.1:{server.port}/")
+
+
+def test_trailing_bytes_after_the_gzip_data_are_not_read(loopback_allowed):
+    """Once the compressed data ends, the rest of the body is left unread (an endless tail
+    would otherwise keep the fetch busy until its deadline)."""
+
+    def tail(connection):
+        answer(f"{TEXT}\ncontent-encoding: gzip", compressed(b"payload", "gzip"))(connection)
+        while True:
+            connection.sendall(b"x" * 65536)
+
+    with RawServer(tail) as server:
+        started = time.monotonic()
+        assert loopback_fetch(server, timeout=5)(server.url).endswith("\n\npayload")
+        assert time.monotonic() - started < 3

@@ -9,6 +9,7 @@ handshake included, and raise the usual timeout errors when none is left.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ssl
 import time
 from collections.abc import Iterable, Iterator
@@ -29,7 +30,7 @@ class DeadlineTransport(httpx.BaseTransport):
 
     def __init__(self, deadline: float) -> None:
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=_ssl_context(),
             network_backend=_Backend(httpcore.SyncBackend(), deadline),
             max_connections=4,
         )
@@ -62,6 +63,12 @@ class DeadlineTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._pool.close()
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """The TLS settings of every call (loading the certificates takes a while; made once)."""
+    return httpx.create_ssl_context()
 
 
 class _Body(httpx.SyncByteStream):

@@ -284,6 +284,8 @@ def _inflate(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
                     yield out
                 if not data and len(out) < _STEP:  # all in, all out: the next chunk
                     break
+            if inflater.eof:  # anything after the compressed data is not read
+                return
         if inflater is not None and not inflater.eof:
             raise httpx.DecodingError(f"the body ends in the middle of its {encoding} data")
     except zlib.error as exc:
