@@ -321,6 +321,8 @@ def test_fifos_are_refused_without_blocking(files, root, operation):
     with pytest.raises(ToolRetry, match=r"'pipe' is a FIFO \(named pipe\), not a text file"):
         getattr(files, operation)(*arguments)
     assert files.list_files() == "notes/\npipe (not a regular file)\nreadme.md (10 bytes)"
+    with pytest.raises(ToolRetry, match=r"'pipe' is a FIFO \(named pipe\), not a folder"):
+        files.list_files("pipe")
 
 
 def test_sockets_and_devices_are_refused(files, root, tmp_path):

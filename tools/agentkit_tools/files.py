@@ -30,6 +30,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import errno
+import heapq
 import os
 import secrets
 import stat
@@ -148,22 +149,34 @@ class FileTools:
         """
         with self._errors("list", path), self._locate(path, "list") as found:
             info = _lstat(found)
-            if info is None or not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+            if info is None:
                 raise ToolRetry(f"There is no folder {found.shown!r}; try list_files('.').")
             if stat.S_ISREG(info.st_mode):
                 raise ToolRetry(f"{found.shown!r} is a file, not a folder; use read_file.")
+            if not stat.S_ISDIR(info.st_mode):
+                kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+                raise ToolRetry(f"{found.shown!r} is {kind}, not a folder.")
             folder = _open(found, _DIR)
             try:
                 with os.scandir(folder) as listing:
-                    entries = sorted(listing, key=lambda entry: entry.name)
+                    total = 0
+
+                    def counted() -> Iterator[os.DirEntry[str]]:
+                        nonlocal total
+                        for entry in listing:
+                            total += 1
+                            yield entry
+
+                    # The first entries by name, without holding a huge folder's every entry.
+                    first = heapq.nsmallest(self.max_entries, counted(), key=lambda e: e.name)
                     # Described while the folder is open: `entry.stat` looks it up in it.
-                    lines = [_describe(entry) for entry in entries[: self.max_entries]]
+                    lines = [_describe(entry) for entry in first]
             finally:
                 os.close(folder)
-        if not entries:
+        if not total:
             return f"The folder {found.shown!r} is empty."
-        if len(entries) > self.max_entries:
-            lines.append(f"... and {len(entries) - self.max_entries} more")
+        if total > self.max_entries:
+            lines.append(f"... and {total - self.max_entries} more")
         return "\n".join(lines)
 
     def read_file(self, path: str) -> str:
