@@ -302,6 +302,40 @@ def test_swapping_a_folder_for_a_link_never_reaches_outside(files, root, outside
     assert (outside / "secret.txt").read_text() == "password=hunter2"
 
 
+def test_swapping_a_file_for_a_link_never_reaches_outside(files, root, outside):
+    """The same race on the last name: a file swapped for a link to the outside secret."""
+    import threading
+    import time
+
+    stop = threading.Event()
+
+    def swapping():
+        while not stop.is_set():
+            os.symlink(outside / "secret.txt", root / "link.tmp")
+            os.replace(root / "link.tmp", root / "file.txt")
+            (root / "file.tmp").write_text("inside")
+            os.replace(root / "file.tmp", root / "file.txt")
+
+    thread = threading.Thread(target=swapping)
+    thread.start()
+    answers, refusals = set(), 0
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            for call in (lambda: files.read_file("file.txt"),
+                         lambda: files.write_file("file.txt", "written")):  # fmt: skip
+                try:
+                    answers.add(call())
+                except ToolRetry:
+                    refusals += 1
+    finally:
+        stop.set()
+        thread.join()
+    assert "password=hunter2" not in answers
+    assert "inside" in answers
+    assert (outside / "secret.txt").read_text() == "password=hunter2"
+
+
 def test_hard_links_are_neither_read_nor_written(files, root, outside):
     """A second name for a file outside the root is refused both ways."""
     os.link(outside / "secret.txt", root / "hard.txt")
