@@ -471,3 +471,10 @@ def test_a_replaced_root_is_refused(tmp_path, root):
 def test_undecodable_file_names_are_shown_as_text(files, root):
     os.mkdir(os.path.join(os.fsencode(root), b"caf\xe9"))
     assert files.list_files() == "caf\ufffd/\nnotes/\nreadme.md (10 bytes)"
+
+
+def test_a_name_cannot_fake_lines_of_a_listing(files, root):
+    (root / "a\nsecret.txt (5 bytes)").write_text("x")
+    assert files.list_files() == (
+        "'a\\nsecret.txt (5 bytes)' (1 bytes)\nnotes/\nreadme.md (10 bytes)"
+    )

@@ -478,8 +478,15 @@ def _describe(entry: os.DirEntry[str]) -> str:
 
 
 def _printable(name: str) -> str:
-    """A file name as valid text: bytes that are not UTF-8 become U+FFFD."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """A file name as one line of valid text.
+
+    Bytes that are not UTF-8 become U+FFFD; a name with control characters (a line break
+    could fake more entries of a listing) is shown quoted, with escapes.
+    """
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
+        return repr(text)
+    return text
 
 
 def _cut(path: str) -> str:
