@@ -744,3 +744,24 @@ def test_trailing_bytes_after_the_gzip_data_are_not_read(loopback_allowed):
         started = time.monotonic()
         assert loopback_fetch(server, timeout=5)(server.url).endswith("\n\npayload")
         assert time.monotonic() - started < 3
+
+
+def test_a_slow_dns_look_up_is_cut_at_the_timeout():
+    """The deadline covers looking the host up too (in a worker thread: the system's
+    resolver cannot be interrupted)."""
+    import threading
+
+    release = threading.Event()
+
+    def stuck(host, port):
+        release.wait(30)
+        return [PUBLIC]
+
+    fetch = make_fetch_url(resolver=stuck, timeout=1)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ServiceError, match=r"took too long \(the limit is 1 s\)"):
+            fetch("https://example.com/")
+        assert time.monotonic() - started < 4
+    finally:
+        release.set()

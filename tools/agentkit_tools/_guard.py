@@ -17,6 +17,7 @@ so a second DNS answer cannot point elsewhere ("DNS rebinding").
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import re
 import socket
@@ -46,6 +47,8 @@ MAX_URL_LENGTH = 2048
 
 Resolver = Callable[[str, int], Sequence[str]]
 """`(host, port) -> IP addresses` (as text); raises `OSError` when the host is unknown."""
+
+_LOOKUPS = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="agentkit-dns")
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
@@ -140,8 +143,13 @@ class Guard:
     ports: Collection[int] | None = DEFAULT_PORTS
     """The ports requests may go to; `None` for any."""
 
-    def vet(self, url: httpx.URL) -> list[IPAddress]:
-        """The addresses to connect to for `url`, once the port and every address passed."""
+    def vet(self, url: httpx.URL, timeout: float | None = None) -> list[IPAddress]:
+        """The addresses to connect to for `url`, once the port and every address passed.
+
+        Raises:
+            UnsafeURL: The port or an address is refused, or the host is unknown.
+            TimeoutError: Looking the host up took longer than `timeout` seconds.
+        """
         port = url.port or (443 if url.scheme == "https" else 80)
         if self.ports is not None and port not in self.ports:
             allowed = ", ".join(str(number) for number in sorted(self.ports))
@@ -150,7 +158,7 @@ class Guard:
                 "use the site's usual address."
             )
         host = url.raw_host.decode("ascii")
-        addresses = _literal(host) or self.resolve(host, port)
+        addresses = _literal(host) or self.resolve(host, port, timeout)
         for address in addresses:
             reason = blocked_reason(address)
             if reason is not None:
@@ -161,10 +169,20 @@ class Guard:
                 )
         return addresses
 
-    def resolve(self, host: str, port: int) -> list[IPAddress]:
+    def resolve(self, host: str, port: int, timeout: float | None = None) -> list[IPAddress]:
+        """The host's addresses, asked in a worker thread when there is a `timeout`.
+
+        The system's resolver cannot be interrupted: a look-up that outlives its timeout
+        finishes in the worker, unused.
+        """
         try:
-            found = self.resolver(host, port)
+            if timeout is None:
+                found = self.resolver(host, port)
+            else:
+                found = _LOOKUPS.submit(self.resolver, host, port).result(timeout)
             addresses = [ipaddress.ip_address(address.split("%")[0]) for address in found]
+        except (concurrent.futures.TimeoutError, TimeoutError):  # one class from Python 3.11
+            raise TimeoutError(f"looking up {host} took too long") from None
         except (OSError, UnicodeError, ValueError):
             raise UnsafeURL(f"The host {host!r} could not be found; check the URL.") from None
         if not addresses:

@@ -194,7 +194,10 @@ def _send(
     if guard is None:
         return _sent(transport, httpx.Request("GET", url, headers=common, extensions=extensions))
     host = url.raw_host.decode("ascii")
-    addresses = guard.vet(url)
+    try:
+        addresses = guard.vet(url, timeout=left)
+    except TimeoutError as exc:
+        raise httpx.ConnectTimeout(str(exc)) from None
     if url.scheme == "https":
         extensions["sni_hostname"] = host
     for number, address in enumerate(addresses, 1):

@@ -155,8 +155,8 @@ def make_fetch_url(
     Args:
         resolver: Turns a host name into IP addresses; `system_resolver` by default.
         max_bytes: Most bytes of a body read (decompressed); the rest is never downloaded.
-        timeout: Seconds one whole fetch may take: connecting, headers, redirects and
-            reading (DNS look-ups are the resolver's own affair).
+        timeout: Seconds one whole fetch may take: DNS look-ups, connecting, headers,
+            redirects and reading.
         max_redirects: Most redirects followed.
         ports: The ports URLs may name (80, 443, 8080 and 8443 by default); `None` for any.
         name: The tool's name, as the model sees it.
