@@ -235,11 +235,11 @@ class FileTools:
 
     # ----------------------------------------------------------------------- confinement
 
-    def parts(self, path: str) -> list[str]:
+    def _parts(self, path: str) -> list[str]:
         """The names of `path`, once its form is checked: `ToolRetry` if it may not be used.
 
         Examples:
-            >>> FileTools(".").parts("notes/./todo.txt")
+            >>> FileTools(".")._parts("notes/./todo.txt")
             ['notes', 'todo.txt']
         """
         if not path or "\x00" in path:
@@ -284,7 +284,7 @@ class FileTools:
                 os.close(folder)
 
     def _walk(self, path: str, verb: str, folders: list[int], make_folders: bool) -> _Found:
-        pending = deque(self.parts(path))
+        pending = deque(self._parts(path))
         shown: list[str] = []
         links = 0
         while pending:
