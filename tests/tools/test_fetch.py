@@ -765,3 +765,18 @@ def test_a_slow_dns_look_up_is_cut_at_the_timeout():
         assert time.monotonic() - started < 4
     finally:
         release.set()
+
+
+def test_endless_headers_are_refused(loopback_allowed):
+    """Headers are read into a bounded buffer (httpcore's 100 KiB), never without end."""
+
+    def flood(connection):
+        connection.sendall(b"HTTP/1.1 200 OK\r\n")
+        while True:
+            connection.sendall(b"X-Flood: " + b"a" * 8000 + b"\r\n")
+
+    with (
+        RawServer(flood) as server,
+        pytest.raises(ServiceError, match="RemoteProtocolError"),
+    ):
+        loopback_fetch(server, timeout=5)(server.url)
