@@ -69,6 +69,7 @@ class RawServer:
         self.listener.settimeout(0.1)
         self.port = self.listener.getsockname()[1]
         self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.stop = self.stop  # for `idle()` in a handler
 
     @property
     def url(self) -> str:
@@ -97,6 +98,11 @@ class RawServer:
         self.stop.set()
         self.thread.join(10)
         self.listener.close()
+
+
+def idle() -> None:
+    """In a `RawServer` handler: hold the connection, saying nothing, until the server stops."""
+    threading.current_thread().stop.wait(30)  # type: ignore[attr-defined]
 
 
 def answer(head: str, body: bytes = b"") -> Callable[[socket.socket], None]:

@@ -14,7 +14,7 @@ from agentkit_tools.fetch import blocked_reason, fetch_url, html_to_text, make_f
 from agentkit import ArgumentError, ToolRetry, UsageError
 from agentkit.testing import NetworkBlockedError
 
-from .conftest import RawServer, answer
+from .conftest import RawServer, answer, idle
 
 PUBLIC = "93.184.215.14"  # example.com
 PUBLIC_V6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
@@ -624,7 +624,7 @@ def test_a_body_that_stalls_is_cut_at_the_timeout(loopback_allowed):
     def stall(connection):
         connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
                            b"content-length: 1000\r\n\r\nstart")  # fmt: skip
-        time.sleep(30)
+        idle()
 
     with RawServer(stall) as server:
         started = time.monotonic()
@@ -714,7 +714,7 @@ def test_odd_charsets_fall_back_to_utf8(web, fetch, charset):
 def test_a_tls_handshake_that_stalls_is_cut_at_the_timeout(loopback_allowed):
     """The deadline covers the TLS handshake too: a server that takes the connection and
     never answers the ClientHello is abandoned at the timeout."""
-    with RawServer(lambda connection: time.sleep(30)) as server:
+    with RawServer(lambda connection: idle()) as server:
         fetch = loopback_fetch(server, timeout=1)
         started = time.monotonic()
         with pytest.raises(ServiceError, match="took too long"):
