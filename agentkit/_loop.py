@@ -302,11 +302,13 @@ def _error_text(error: BaseException, tool: Tool[..., Any]) -> str:
 def _scrubbed(text: str) -> str:
     """`text` without what the model need not see: keys, and where the user's home is.
 
-    Removes the value of `GOAPI_KEY` and whatever `redact` finds (bearer tokens, `sk-...`
-    keys, `api_key=...` pairs), and writes the home directory as `~`. A key given only as
-    `api_key=` is not known here; `redact`'s patterns are what catches it.
+    Removes the value of `GOAPI_KEY` (8 characters or more: a shorter one is no real key,
+    and replacing it would garble the text) and whatever `redact` finds (bearer tokens,
+    `sk-...` keys, `api_key=...` pairs), and writes the home directory as `~`. A key given
+    only as `api_key=` is not known here; `redact`'s patterns are what catches it.
     """
-    text = redact(text, [os.environ.get("GOAPI_KEY", "")])
+    key = os.environ.get("GOAPI_KEY", "")
+    text = redact(text, [key] if len(key) >= 8 else [])
     homes = {os.path.expanduser("~"), os.path.realpath(os.path.expanduser("~"))}
     for home in sorted(homes, key=len, reverse=True):
         if len(home) > 1:  # a home of "/" would turn every path into "~"

@@ -62,6 +62,11 @@ def test_keys_are_scrubbed(monkeypatch):
     )
 
 
+def test_a_short_goapi_key_does_not_garble_the_text(monkeypatch):
+    monkeypatch.setenv("GOAPI_KEY", "x")
+    assert model_reads(RuntimeError("x marks the spot")).endswith(": x marks the spot")
+
+
 def test_the_text_is_capped():
     text = model_reads(ValueError("x" * 100_000))
     assert len(text) < 600

@@ -77,7 +77,9 @@ def use_transport(transport: httpx.BaseTransport) -> Iterator[None]:
     """Send the requests of every tool through `transport` while the block runs.
 
     The transport stands for the network: `get_json` sends its requests to it as they are,
-    while `fetch_url` still checks every address (with its resolver) first.
+    while `fetch_url` still checks every address (with its resolver) first. The whole-call
+    deadline is then checked between reads only: a real transport installed here (an
+    `httpx.HTTPTransport`, perhaps with a proxy) keeps its own per-read timeouts.
 
     Examples:
         >>> import httpx
