@@ -6,10 +6,10 @@ through a sync transport made for the call and closed when it ends. `guarded_get
 
 - every hop, redirects included, is checked by a `Guard` and sent to the very address that
   was checked (the `Host` header and TLS server name stay the host's);
-- one deadline bounds the whole call: connecting, the TLS handshake, the headers and every
-  read of the body (`DeadlineTransport`);
-- bodies are decompressed here, step by step, and reading stops once `max_bytes` of
-  *decoded* bytes are in: a small gzip bomb cannot grow past the cap;
+- one deadline bounds the whole call: the DNS look-ups, connecting, the TLS handshake, the
+  headers and every read of the body (`DeadlineTransport`);
+- bodies are decompressed step by step (`_inflate.decoded`), and reading stops once
+  `max_bytes` of *decoded* bytes are in: a small gzip bomb cannot grow past the cap;
 - proxy variables (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`), `.netrc` and cookies are
   never used.
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from agentkit import __version__
 
 from ._deadline import DeadlineTransport
 from ._guard import Guard, UnsafeURL, parse_url
+from ._inflate import ACCEPT_ENCODING, decoded
 
 __all__ = [
     "JSON_MAX_BYTES",
@@ -57,9 +57,6 @@ JSON_TIMEOUT = 15.0
 JSON_MAX_BYTES = 2_000_000
 """Most bytes (decoded) of a JSON reply `get_json` reads; a longer one is an error."""
 
-_ENCODINGS = ("gzip", "x-gzip", "deflate")  # what is asked for, and all that is decoded
-_MAX_LAYERS = 2  # "gzip, gzip" is odd but legal; more is an attack
-_STEP = 1 << 16  # most bytes one decompression step may produce
 
 _transport: httpx.BaseTransport | None = None
 
@@ -122,7 +119,7 @@ class Exchange:
             content = self.response.content
             return content[:max_bytes], len(content) > max_bytes
         data = bytearray()
-        for chunk in _decoded(self.response.iter_raw(), _encodings(self.response)):
+        for chunk in decoded(self.response):
             data += chunk
             if len(data) > max_bytes:
                 return bytes(data[:max_bytes]), True
@@ -192,7 +189,7 @@ def _send(
     left = _left(deadline)
     limits = {name: min(value or left, left) for name, value in TIMEOUT.as_dict().items()}
     extensions: dict[str, Any] = {"timeout": limits}
-    common = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate", **headers}
+    common = {"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING, **headers}
     if guard is None:
         return _sent(transport, httpx.Request("GET", url, headers=common, extensions=extensions))
     host = url.raw_host.decode("ascii")
@@ -239,66 +236,6 @@ def _left(deadline: float) -> float:
     if left <= 0:
         raise httpx.ReadTimeout("the time for the whole request is up")
     return left
-
-
-# --------------------------------------------------------------------------- bounded decoding
-
-
-def _encodings(response: httpx.Response) -> list[str]:
-    """The body's compressions, outermost last; `DecodingError` for one this does not read."""
-    found = [
-        name.strip().lower()
-        for value in response.headers.get_list("content-encoding")
-        for name in value.split(",")
-        if name.strip() and name.strip().lower() != "identity"
-    ]
-    unknown = [name for name in found if name not in _ENCODINGS]
-    if unknown:
-        raise httpx.DecodingError(f"the body is compressed with {unknown[0][:40]!r}, not read")
-    if len(found) > _MAX_LAYERS:
-        raise httpx.DecodingError(f"the body is compressed {len(found)} times over, not read")
-    return found
-
-
-def _decoded(chunks: Iterator[bytes], encodings: list[str]) -> Iterator[bytes]:
-    """`chunks` with every compression undone, lazily: each step yields at most 64 KiB."""
-    for encoding in reversed(encodings):
-        chunks = _inflate(chunks, encoding)
-    return chunks
-
-
-def _inflate(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
-    """One layer of gzip or deflate undone, never more than `_STEP` bytes at a time.
-
-    `deflate` is meant to be zlib-wrapped; some servers send it raw, so a stream whose first
-    bytes are not a zlib header is read as raw deflate (as browsers and httpx do).
-    """
-    inflater = None
-    try:
-        for chunk in chunks:
-            if inflater is None:
-                wbits = zlib.MAX_WBITS | 16 if encoding != "deflate" else zlib.MAX_WBITS
-                if encoding == "deflate" and not _zlib_header(chunk):
-                    wbits = -zlib.MAX_WBITS
-                inflater = zlib.decompressobj(wbits)
-            data = chunk
-            while not inflater.eof:
-                out = inflater.decompress(data, _STEP)
-                data = inflater.unconsumed_tail
-                if out:
-                    yield out
-                if not data and len(out) < _STEP:  # all in, all out: the next chunk
-                    break
-            if inflater.eof:  # anything after the compressed data is not read
-                return
-        if inflater is not None and not inflater.eof:
-            raise httpx.DecodingError(f"the body ends in the middle of its {encoding} data")
-    except zlib.error as exc:
-        raise httpx.DecodingError(f"the body is not valid {encoding} ({exc})") from None
-
-
-def _zlib_header(chunk: bytes) -> bool:
-    return len(chunk) >= 2 and chunk[0] & 0x0F == 8 and (chunk[0] << 8 | chunk[1]) % 31 == 0
 
 
 # --------------------------------------------------------------------------- JSON services
