@@ -109,7 +109,8 @@ class FileTools:
         writable: bool = True,
         approve_writes: bool = False,
     ) -> None:
-        if os.open not in os.supports_dir_fd or not hasattr(os, "O_NOFOLLOW"):
+        needed = (os.open in os.supports_dir_fd, os.scandir in os.supports_fd)
+        if not all(needed) or not hasattr(os, "O_NOFOLLOW"):
             raise UsageError(
                 "FileTools needs to open files relative to a directory handle (openat), "
                 "which this platform lacks; it works on Linux, macOS and the BSDs."
