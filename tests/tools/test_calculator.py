@@ -226,7 +226,7 @@ def test_no_step_holds_the_gil_for_long():
         thread.join()
     ticks.append(time.monotonic())
     gaps = [later - earlier for earlier, later in itertools.pairwise(ticks)]
-    assert max(gaps) < 0.5  # generous: a held GIL shows as a gap of seconds
+    assert max(gaps) < 1.0  # generous: a held GIL shows as a gap of many seconds
 
 
 def test_the_whole_evaluation_has_a_time_budget(monkeypatch):
