@@ -19,6 +19,8 @@ The loop never sees JSON or HTTP.
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,6 +36,7 @@ from ._exceptions import (
     ToolRetry,
     UsageError,
     UsageLimitExceeded,
+    redact,
 )
 from ._log import logger
 from ._messages import (
@@ -309,11 +312,34 @@ def check_history(messages: Sequence[Message]) -> None:
         )
 
 
+_ERROR_DETAIL_CHARS = 500  # enough for a reason, never a dump
+
+
 def _error_text(error: BaseException, tool: Tool[..., Any]) -> str:
+    """What the model reads when a tool raised: the type and a scrubbed, capped message."""
     if isinstance(error, TimeoutError) and tool.timeout is not None:
         return f"Error: {tool.name} timed out after {tool.timeout:g} s."
-    detail = str(error) or "no details"
+    detail = _scrubbed(str(error)) or "no details"
+    if len(detail) > _ERROR_DETAIL_CHARS:
+        detail = detail[: _ERROR_DETAIL_CHARS - 1] + "…"
     return f"Error: {tool.name} raised {type(error).__name__}: {detail}"
+
+
+def _scrubbed(text: str) -> str:
+    """`text` without what the model need not see: keys, and where the user's home is.
+
+    Removes the value of `GOAPI_KEY` (8 characters or more: a shorter one is no real key,
+    and replacing it would garble the text) and whatever `redact` finds (bearer tokens,
+    `sk-...` keys, `api_key=...` pairs), and writes the home directory as `~`. A key given
+    only as `api_key=` is not known here; `redact`'s patterns are what catches it.
+    """
+    key = os.environ.get("GOAPI_KEY", "")
+    text = redact(text, [key] if len(key) >= 8 else [])
+    homes = {os.path.expanduser("~"), os.path.realpath(os.path.expanduser("~"))}
+    for home in sorted(homes, key=len, reverse=True):
+        if len(home) > 1:  # a home of "/" would turn every path into "~"
+            text = re.sub(re.escape(home) + r"(?![\w.-])", "~", text)  # not /home/ann-x
+    return text
 
 
 # ------------------------------------------------------------------ the loop
