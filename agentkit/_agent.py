@@ -47,6 +47,7 @@ from ._messages import (
     UserMessage,
 )
 from ._models import ApiStyle, ModelCatalog, ModelInfo, ModelSettings, default_catalog
+from ._tokens import counter_for
 from ._tools import Tool, index_tools, output_tool
 
 __all__ = ["Agent", "AgentEvent", "Approver", "RunFinished"]
@@ -236,6 +237,7 @@ class Agent(Generic[OutputT]):
             on_tool_error=on_tool_error,
             limits=limits,
             has_approver=approve is not None,
+            counter=counter_for(info, self.settings),
         )
         self._owns_client = client is None
         self.client = client or ChatClient(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
 
 from ._exceptions import (
     APIError,
@@ -44,6 +44,9 @@ from ._messages import (
 )
 from ._models import ModelInfo
 from ._tools import ArgumentError, RunContext, Tool, format_result
+
+if TYPE_CHECKING:
+    from ._tokens import TokenCounter
 
 __all__ = [
     "Action",
@@ -74,8 +77,10 @@ _CUT_OFF = frozenset({"length", "content_filter"})
 class UsageLimits:
     """Budgets for one run, checked before each request and before tools run.
 
-    `None` means no limit. Token and cost checks use what the server reported so far plus an
-    estimate of the next prompt (about four characters a token; see `estimate_tokens`).
+    `None` means no limit. Token and cost checks use the run's tokens so far plus the next
+    prompt's, counted exactly with the `tokens` extra; without it (or for a model whose
+    encoding is unknown) the prompt is estimated at about four characters a token (see
+    `estimate_tokens`), and `UsageLimitExceeded.estimated` says so.
 
     Examples:
         >>> limits = UsageLimits(requests=5, cost=0.01)
@@ -121,7 +126,10 @@ class RunResult(Generic[OutputT]):
 
     @property
     def cost(self) -> float | None:
-        """The run's price in USD, or `None` if prices or token counts are unknown."""
+        """The run's price in USD, or `None` if prices or token counts are unknown.
+
+        An estimate when agentkit counted some of the tokens (`usage.estimated`).
+        """
         return self.model.cost(self.usage)
 
     @property
@@ -142,6 +150,8 @@ class RunPlan:
     on_tool_error: OnToolError = "feedback"
     limits: UsageLimits | None = None
     has_approver: bool = False
+    counter: TokenCounter | None = None
+    """Counts each request's tokens (`_tokens.counter_for`); `None`: no counting."""
 
     def retries_for(self, name: str) -> int:
         """The retry budget of a tool (or of an unknown name the model keeps calling)."""
@@ -339,7 +349,9 @@ class _Run:
             retry=self.failures.get(call.name, 0),
         )
 
-    def check_request_limits(self, offered: Sequence[Tool[..., Any]]) -> None:
+    def check_request_limits(
+        self, offered: Sequence[Tool[..., Any]], prompt_tokens: int | None = None
+    ) -> None:
         limits, usage = self.plan.limits, self.usage
         if limits is None:
             return
@@ -349,18 +361,27 @@ class _Run:
             )
         if limits.total_tokens is None and limits.cost is None:
             return
-        estimate = estimate_tokens(self.messages, offered)
+        estimated = prompt_tokens is None
+        if prompt_tokens is None:
+            prompt_tokens = estimate_tokens(self.messages, offered)
         if limits.total_tokens is not None:
-            would_be = (usage.total_tokens or 0) + estimate
+            would_be = (usage.total_tokens or 0) + prompt_tokens
             if would_be > limits.total_tokens:
                 raise UsageLimitExceeded(
-                    "tokens", would_be, limits.total_tokens, messages=self.messages
+                    "tokens",
+                    would_be,
+                    limits.total_tokens,
+                    messages=self.messages,
+                    estimated=estimated,
                 )
         if limits.cost is not None:
             model = self.plan.model
-            would_cost = (model.cost(usage) or 0.0) + (model.cost(Usage(1, estimate, 0)) or 0.0)
+            next_cost = model.cost(Usage(1, prompt_tokens, 0)) or 0.0
+            would_cost = (model.cost(usage) or 0.0) + next_cost
             if would_cost > limits.cost:
-                raise UsageLimitExceeded("cost", would_cost, limits.cost, messages=self.messages)
+                raise UsageLimitExceeded(
+                    "cost", would_cost, limits.cost, messages=self.messages, estimated=estimated
+                )
 
     def dispatch(
         self, calls: Sequence[ToolCall]
@@ -428,6 +449,7 @@ class _Run:
                 completion_tokens=self.usage.completion_tokens,
                 tool_calls=self.usage.tool_calls + len(planned),
                 unreported_requests=self.usage.unreported_requests,
+                counted_requests=self.usage.counted_requests,
             )
         final = [r for r in results if r is not None]
         if len(final) != len(calls):  # every call gets exactly one result, always
@@ -511,12 +533,18 @@ def agent_flow(
     started = time.perf_counter()
     log.info("agentkit.run.start", model=plan.model.name, tools=len(offered))
     outcome = "error"
+    counter = plan.counter
     try:
         while True:
-            run.check_request_limits(offered)
+            prompt_tokens = None if counter is None else counter.prompt(messages, offered)
+            run.check_request_limits(offered, prompt_tokens)
             if run.turns >= plan.max_turns:
                 raise MaxTurnsExceeded(plan.max_turns, messages=messages)
+            if counter is not None and prompt_tokens is not None:
+                counter.check(prompt_tokens)
             response: ModelResponse = yield CallModel(tuple(messages), offered)
+            if counter is not None and prompt_tokens is not None:
+                response = counter.fill(response, prompt_tokens)
             run.turns += 1
             run.usage = run.usage + response.usage
             reply = response.message
