@@ -300,6 +300,11 @@ class ContextLengthExceededError(BadRequestError):
         error.context_window = context_window
         return error
 
+    def __str__(self) -> str:
+        if self.prompt_tokens is not None:  # refused before sending: no HTTP status to show
+            return self.message
+        return super().__str__()
+
 
 class AuthenticationError(APIStatusError):
     """HTTP 401: the API key is missing, wrong or revoked. Check `GOAPI_KEY`."""

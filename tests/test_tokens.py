@@ -9,6 +9,7 @@ tiktoken") for `gpt-3.5-turbo`/`gpt-4` (cl100k_base) and `gpt-4o` (o200k_base).
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -494,6 +495,11 @@ def test_a_prompt_over_the_window_is_refused_before_sending(driver: Driver):
     assert error.prompt_tokens == CL100K.prompt([UserMessage(prompt)])
     assert f"{error.prompt_tokens} tokens" in str(error)
     assert "8192" in str(error)
+    assert str(error).startswith("The prompt has")  # not "HTTP 400": nothing was sent
+    assert error.status_code == 400
+    assert error.code == "context_length_exceeded"
+    clone = pickle.loads(pickle.dumps(error))  # batch runs send errors across processes
+    assert (clone.prompt_tokens, str(clone)) == (error.prompt_tokens, str(error))
     assert error.messages is not None
     assert error.messages[-1] == UserMessage(prompt)
 
