@@ -12,19 +12,22 @@ return RunResult                ─▶ the run is over
 
 All the decisions live here: when a reply ends the run (from the message, not from
 `finish_reason` alone), how bad model output is fed back, each tool's retry budget, the usage
-limits, structured output. The loop never sees JSON or HTTP.
+limits (agents run as tools included), structured output (a call to the output tool, or the
+reply's text in its schema), and that a forced tool choice goes with the first request only.
+The loop never sees JSON or HTTP.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
 
 from ._exceptions import (
     APIError,
     MaxTurnsExceeded,
+    ModelRefusal,
     RunError,
     ToolCallTruncated,
     ToolRetriesExceeded,
@@ -40,6 +43,7 @@ from ._messages import (
     ToolCall,
     ToolResult,
     Usage,
+    UsageLimits,
     UserMessage,
 )
 from ._models import ModelInfo
@@ -68,35 +72,10 @@ __all__ = [
 OutputT = TypeVar("OutputT")
 
 OnToolError: TypeAlias = Literal["feedback", "raise"]
+OnRefusal: TypeAlias = Literal["raise", "output"]
 
 #: Finish reasons that mean the reply was cut off: a call in it is never executed.
 _CUT_OFF = frozenset({"length", "content_filter"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UsageLimits:
-    """Budgets for one run, checked before each request and before tools run.
-
-    `None` means no limit. Token and cost checks use the run's tokens so far plus the next
-    prompt's, counted exactly with the `tokens` extra; without it (or for a model whose
-    encoding is unknown) the prompt is estimated at about four characters a token (see
-    `estimate_tokens`), and `UsageLimitExceeded.estimated` says so.
-
-    Examples:
-        >>> limits = UsageLimits(requests=5, cost=0.01)
-    """
-
-    requests: int | None = None
-    """The most requests to send to the model."""
-
-    total_tokens: int | None = None
-    """The most prompt plus completion tokens."""
-
-    cost: float | None = None
-    """The most USD to spend (needs prices in the model catalog)."""
-
-    tool_calls: int | None = None
-    """The most function calls to execute."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +103,20 @@ class RunResult(Generic[OutputT]):
     new_message_index: int = 0
     """Where this run's own messages (its prompt first) start in `messages`, after the history."""
 
+    delegated: Usage = field(default_factory=Usage)
+    """The part of `usage` spent by agents that ran as tools (`Agent.as_tool`)."""
+
+    delegated_cost: float | None = 0.0
+    """What those agents' runs cost, at their models' prices (`None`: unknown)."""
+
     @property
     def cost(self) -> float | None:
         """The run's price in USD, or `None` if prices or token counts are unknown.
 
         An estimate when agentkit counted some of the tokens (`usage.estimated`).
+        Agents that ran as tools are priced at their own models' prices.
         """
-        return self.model.cost(self.usage)
+        return _total_cost(self.model, self.usage, self.delegated, self.delegated_cost)
 
     @property
     def new_messages(self) -> tuple[Message, ...]:
@@ -140,16 +126,25 @@ class RunResult(Generic[OutputT]):
 
 @dataclass(frozen=True, slots=True)
 class RunPlan:
-    """Everything about a run that is fixed before it starts (the agent builds it once)."""
+    """Everything about a run that is fixed before it starts (the agent builds it)."""
 
     model: ModelInfo
     tools: Mapping[str, Tool[..., Any]]
+    """The tools offered, by name (with the output tool in the tool output mode)."""
     output_tool: Tool[..., Any] | None = None
+    """Validates the structured output, if one was asked for."""
     max_turns: int = 20
     tool_retries: int = 2
     on_tool_error: OnToolError = "feedback"
     limits: UsageLimits | None = None
     has_approver: bool = False
+    on_refusal: OnRefusal = "raise"
+    tool_choice: str | None = None
+    """`"auto"`, `"none"`, `"required"` or a tool's name, as sent (the agent checked it).
+    A forced choice (`"required"`, a name) goes with the first request only."""
+    native_output: bool = False
+    """The output comes as the reply's text, in the JSON `output_tool`'s schema describes
+    (sent as `response_format`), instead of as a call to `output_tool`."""
     counter: TokenCounter | None = None
     """Counts each request's tokens (`_tokens.counter_for`); `None`: no counting."""
 
@@ -170,6 +165,10 @@ class CallModel:
 
     messages: tuple[Message, ...]
     tools: tuple[Tool[..., Any], ...]
+    tool_choice: str | None = None
+    """`"auto"`, `"none"`, `"required"` or a tool's name; `None` leaves it out."""
+    output: Tool[..., Any] | None = None
+    """Ask for a reply in this tool's schema (`response_format`), for native output."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +254,30 @@ def estimate_tokens(messages: Sequence[Message], tools: Sequence[Tool[..., Any]]
     return chars // 4 + 1
 
 
+def _total_cost(
+    model: ModelInfo, usage: Usage, delegated: Usage, delegated_cost: float | None
+) -> float | None:
+    """The price of `usage`: its own part at `model`'s prices, plus what was delegated."""
+    if delegated.requests == 0:
+        return model.cost(usage)
+    own = Usage(
+        requests=usage.requests - delegated.requests,
+        prompt_tokens=_minus(usage.prompt_tokens, delegated.prompt_tokens),
+        completion_tokens=_minus(usage.completion_tokens, delegated.completion_tokens),
+        tool_calls=usage.tool_calls - delegated.tool_calls,
+        unreported_requests=usage.unreported_requests - delegated.unreported_requests,
+        counted_requests=usage.counted_requests - delegated.counted_requests,
+    )
+    own_cost = model.cost(own) if own.requests else 0.0
+    if own_cost is None or delegated_cost is None:
+        return None
+    return own_cost + delegated_cost
+
+
+def _minus(total: int | None, part: int | None) -> int | None:
+    return total if part is None or total is None else total - part
+
+
 def check_history(messages: Sequence[Message]) -> None:
     """Refuse a history in which a function call has no result, or a result no call.
 
@@ -319,6 +342,18 @@ class _Run:
     turns: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     last_error: dict[str, str] = field(default_factory=dict)
+    delegated: Usage = field(default_factory=Usage)
+    delegated_cost: float | None = 0.0
+
+    def cost(self) -> float | None:
+        return _total_cost(self.plan.model, self.usage, self.delegated, self.delegated_cost)
+
+    def add_delegated(self, usage: Usage, cost: float | None) -> None:
+        """Count what an agent that ran as a tool used (and cost) as this run's."""
+        self.usage = self.usage + usage
+        self.delegated = self.delegated + usage
+        if self.delegated_cost is not None:
+            self.delegated_cost = None if cost is None else self.delegated_cost + cost
 
     def ok(self, call: ToolCall, content: str) -> ToolResult:
         self.failures.pop(call.name, None)
@@ -330,6 +365,13 @@ class _Run:
         self.last_error[call.name] = content
         return ToolResult(call.name, content, call.id, is_error=True)
 
+    def refeed(self, name: str, text: str) -> None:
+        """Ask again for the structured output (named `name`), saying what was wrong."""
+        self.failures[name] = self.failures.get(name, 0) + 1
+        self.last_error[name] = text
+        self.messages.append(UserMessage(text))
+        self.check_budgets()
+
     def check_budgets(self) -> None:
         for name, count in self.failures.items():
             budget = self.plan.retries_for(name)
@@ -339,6 +381,7 @@ class _Run:
                 )
 
     def context(self, call: ToolCall, tool: Tool[..., Any]) -> RunContext[Any]:
+        limits = self.plan.limits
         return RunContext(
             deps=self.deps,
             model=self.plan.model.name,
@@ -347,6 +390,7 @@ class _Run:
             tool_name=tool.name,
             call_id=call.id,
             retry=self.failures.get(call.name, 0),
+            limits=None if limits is None else limits.remaining(self.usage, self.cost()),
         )
 
     def check_request_limits(
@@ -376,8 +420,7 @@ class _Run:
                 )
         if limits.cost is not None:
             model = self.plan.model
-            next_cost = model.cost(Usage(1, prompt_tokens, 0)) or 0.0
-            would_cost = (model.cost(usage) or 0.0) + next_cost
+            would_cost = (self.cost() or 0.0) + (model.cost(Usage(1, prompt_tokens, 0)) or 0.0)
             if would_cost > limits.cost:
                 raise UsageLimitExceeded(
                     "cost", would_cost, limits.cost, messages=self.messages, estimated=estimated
@@ -496,7 +539,14 @@ class _Run:
             seconds=round(outcome.seconds, 6),
         )
         if error is None:
-            return self.ok(call, format_result(outcome.value))
+            value = outcome.value
+            if isinstance(value, RunResult):  # an agent ran as this tool: its usage is ours
+                self.add_delegated(value.usage, value.cost)
+                result = self.ok(call, format_result(value.output))
+                return replace(result, messages=value.messages)
+            return self.ok(call, format_result(value))
+        if isinstance(error, (RunError, APIError)) and error.usage is not None:
+            self.add_delegated(error.usage, None)  # a failed agent run: its cost is unknown
         if isinstance(error, ToolRetry):
             return self.failed(call, error.message)
         if self.plan.on_tool_error == "raise" and not isinstance(error, TimeoutError):
@@ -525,10 +575,15 @@ def agent_flow(
         ToolRetriesExceeded: A tool (or an unknown name) failed past its retry budget.
         UsageLimitExceeded: The next request or tool call would pass a limit.
         ToolCallTruncated: A reply ended by `length`/`content_filter` inside a call.
+        ModelRefusal: The model refused (unless `plan.on_refusal` is `"output"`).
     """
     run = _Run(plan, messages, deps)
     log = logger()
     offered = tuple(plan.tools.values())
+    native = plan.output_tool if plan.native_output else None
+    # A forced choice goes with the first request only: forced again after each result, the
+    # model could never answer, and the run would end at max_turns.
+    forced = plan.tool_choice not in (None, "auto", "none")
     prompt_index = len(messages) - 1
     started = time.perf_counter()
     log.info("agentkit.run.start", model=plan.model.name, tools=len(offered))
@@ -536,13 +591,14 @@ def agent_flow(
     counter = plan.counter
     try:
         while True:
-            prompt_tokens = None if counter is None else counter.prompt(messages, offered)
+            choice = None if forced and run.turns else plan.tool_choice
+            prompt_tokens = None if counter is None else counter.prompt(messages, offered, choice)
             run.check_request_limits(offered, prompt_tokens)
             if run.turns >= plan.max_turns:
                 raise MaxTurnsExceeded(plan.max_turns, messages=messages)
             if counter is not None and prompt_tokens is not None:
                 counter.check(prompt_tokens)
-            response: ModelResponse = yield CallModel(tuple(messages), offered)
+            response: ModelResponse = yield CallModel(tuple(messages), offered, choice, native)
             if counter is not None and prompt_tokens is not None:
                 response = counter.fill(response, prompt_tokens)
             run.turns += 1
@@ -550,6 +606,9 @@ def agent_flow(
             reply = response.message
             messages.append(reply)
 
+            refused = reply.refusal is not None and not reply.calls
+            if refused and (plan.on_refusal == "raise" or plan.output_tool is not None):
+                raise ModelRefusal(reply.refusal or "", messages=messages)
             if reply.calls and response.finish_reason in _CUT_OFF:
                 raise ToolCallTruncated(
                     response.finish_reason or "", reply.calls[-1].name, messages=messages
@@ -562,17 +621,20 @@ def agent_flow(
                 run.check_budgets()
                 if output is _NO_OUTPUT:
                     continue
+            elif native is not None:
+                try:
+                    output = native.invoke(native.validate((reply.content or "").strip() or "null"))
+                except ArgumentError as error:  # not the JSON asked for: say why, ask again
+                    problems = "; ".join(str(issue) for issue in error.errors[:5])
+                    run.refeed(native.name, f"Your answer is not valid: {problems}. Answer again.")
+                    continue
             elif plan.output_tool is not None:
                 # Structured output was asked for and the model answered in text: ask again.
                 name = plan.output_tool.name
-                text = f"Give your answer by calling the {name} function, not as text."
-                run.failures[name] = run.failures.get(name, 0) + 1
-                run.last_error[name] = text
-                messages.append(UserMessage(text))
-                run.check_budgets()
+                run.refeed(name, f"Give your answer by calling the {name} function, not as text.")
                 continue
             else:
-                output = reply.content or ""
+                output = reply.content or reply.refusal or ""
             outcome = "answer"
             return RunResult(
                 output=output,
@@ -582,6 +644,8 @@ def agent_flow(
                 finish_reason=response.finish_reason,
                 model=plan.model,
                 new_message_index=prompt_index,
+                delegated=run.delegated,
+                delegated_cost=run.delegated_cost,
             )
     except BaseException as error:
         # The drivers throw API errors in here, so every error that ends a run carries the

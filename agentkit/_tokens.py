@@ -366,5 +366,5 @@ def counter_for(model: ModelInfo, settings: ModelSettings | None = None) -> Toke
         encoding,
         context_window=model.context_window,
         max_tokens=None if settings is None else settings.max_tokens,
-        check_context=True if settings is None else settings.check_context_window,
+        check_context=settings is None or settings.check_context_window is not False,
     )

@@ -22,7 +22,7 @@ import pydantic
 import pydantic_core
 
 from ._exceptions import UsageError
-from ._messages import Message, Usage
+from ._messages import Message, Usage, UsageLimits
 from ._schema import (
     check_name,
     describe,
@@ -89,6 +89,12 @@ class RunContext(Generic[DepsT]):
 
     retry: int = 0
     """How many times in a row this tool has failed so far (0 on a first attempt)."""
+
+    limits: UsageLimits | None = None
+    """What is left of the run's usage limits as this call starts (`None`: no limits).
+
+    A tool that runs another agent passes it on, so that run spends the same budget.
+    """
 
 
 # --------------------------------------------------------------------------- argument errors

@@ -576,7 +576,9 @@ def test_usage_and_cost_from_the_catalog(driver: Driver):
 
 def test_unreported_usage_stays_unknown(driver: Driver):
     """A model whose tokenizer agentkit does not know: its tokens cannot be counted."""
-    agent, _ = scripted_agent([Reply.text("hi").with_usage(None)], model="llama-3-70b")
+    agent, _ = scripted_agent(
+        [Reply.text("hi").with_usage(None)], model="llama-3-70b", api_style="tools"
+    )
     result = driver.run(agent, "hi")
     assert result.usage.prompt_tokens is None
     assert result.usage.unreported_requests == 1

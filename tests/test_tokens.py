@@ -151,7 +151,7 @@ def test_the_extra_is_imported_only_when_counting_and_works_offline(tmp_path):
         import agentkit
         from agentkit._tokens import TokenCounter
         assert "quicktok" not in sys.modules
-        agent = agentkit.Agent("gpt-4o", api_key="sk-test")
+        agent = agentkit.Agent("gpt-4o", api_key="sk-test", api_style="tools")
         assert "quicktok" not in sys.modules  # an agent loads it when it first counts
         print(TokenCounter("cl100k_base").text("tiktoken is great!"),
               TokenCounter("o200k_base").text("tiktoken is great!"))
@@ -538,7 +538,10 @@ def test_token_budgets_use_exact_counts(driver: Driver):
 
 def test_token_budgets_fall_back_to_the_marked_estimate(driver: Driver):
     agent, _ = scripted_agent(
-        [Reply.text("ok")], model="llama-3-70b", limits=UsageLimits(total_tokens=3)
+        [Reply.text("ok")],
+        model="llama-3-70b",
+        api_style="tools",
+        limits=UsageLimits(total_tokens=3),
     )
     with pytest.raises(UsageLimitExceeded) as caught:
         driver.run(agent, "hello world, a prompt of some length")
