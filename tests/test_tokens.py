@@ -557,3 +557,19 @@ def test_counter_for_reads_the_catalog_and_settings():
     assert counter.encoding == "cl100k_base"
     assert (counter.context_window, counter.max_tokens) == (8_192, 9)
     assert counter_for(ModelInfo("llama-3-70b")) is None
+
+
+def test_per_run_settings_reach_the_window_check(driver: Driver):
+    """A run's own max_tokens is checked; it does not undo the agent's opt-out."""
+    checked, scripted = scripted_agent([Reply.text("never")], model="gpt-4")
+    with pytest.raises(ContextLengthExceededError) as caught:
+        driver.run(checked, "word " * 7_800, settings=ModelSettings(max_tokens=500))
+    assert caught.value.max_tokens == 500
+    assert scripted.requests == []
+    opted_out, _ = scripted_agent(
+        [Reply.text("sent")],
+        model="gpt-4",
+        settings=ModelSettings(check_context_window=False),
+    )
+    run = driver.run(opted_out, "word " * 7_800, settings=ModelSettings(max_tokens=500))
+    assert run.output == "sent"
