@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
 
 from ._exceptions import (
     APIError,
@@ -51,6 +51,9 @@ from ._messages import (
 )
 from ._models import ModelInfo
 from ._tools import ArgumentError, RunContext, Tool, format_result
+
+if TYPE_CHECKING:
+    from ._tokens import TokenCounter
 
 __all__ = [
     "Action",
@@ -113,6 +116,7 @@ class RunResult(Generic[OutputT]):
     def cost(self) -> float | None:
         """The run's price in USD, or `None` if prices or token counts are unknown.
 
+        An estimate when agentkit counted some of the tokens (`usage.estimated`).
         Agents that ran as tools are priced at their own models' prices.
         """
         return _total_cost(self.model, self.usage, self.delegated, self.delegated_cost)
@@ -144,6 +148,8 @@ class RunPlan:
     native_output: bool = False
     """The output comes as the reply's text, in the JSON `output_tool`'s schema describes
     (sent as `response_format`), instead of as a call to `output_tool`."""
+    counter: TokenCounter | None = None
+    """Counts each request's tokens (`_tokens.counter_for`); `None`: no counting."""
 
     def retries_for(self, name: str) -> int:
         """The retry budget of a tool (or of an unknown name the model keeps calling)."""
@@ -263,6 +269,7 @@ def _total_cost(
         completion_tokens=_minus(usage.completion_tokens, delegated.completion_tokens),
         tool_calls=usage.tool_calls - delegated.tool_calls,
         unreported_requests=usage.unreported_requests - delegated.unreported_requests,
+        counted_requests=usage.counted_requests - delegated.counted_requests,
     )
     own_cost = model.cost(own) if own.requests else 0.0
     if own_cost is None or delegated_cost is None:
@@ -412,7 +419,9 @@ class _Run:
             limits=None if limits is None else limits.remaining(self.usage, self.cost()),
         )
 
-    def check_request_limits(self, offered: Sequence[Tool[..., Any]]) -> None:
+    def check_request_limits(
+        self, offered: Sequence[Tool[..., Any]], prompt_tokens: int | None = None
+    ) -> None:
         limits, usage = self.plan.limits, self.usage
         if limits is None:
             return
@@ -422,18 +431,26 @@ class _Run:
             )
         if limits.total_tokens is None and limits.cost is None:
             return
-        estimate = estimate_tokens(self.messages, offered)
+        estimated = prompt_tokens is None
+        if prompt_tokens is None:
+            prompt_tokens = estimate_tokens(self.messages, offered)
         if limits.total_tokens is not None:
-            would_be = (usage.total_tokens or 0) + estimate
+            would_be = (usage.total_tokens or 0) + prompt_tokens
             if would_be > limits.total_tokens:
                 raise UsageLimitExceeded(
-                    "tokens", would_be, limits.total_tokens, messages=self.messages
+                    "tokens",
+                    would_be,
+                    limits.total_tokens,
+                    messages=self.messages,
+                    estimated=estimated,
                 )
         if limits.cost is not None:
             model = self.plan.model
-            would_cost = (self.cost() or 0.0) + (model.cost(Usage(1, estimate, 0)) or 0.0)
+            would_cost = (self.cost() or 0.0) + (model.cost(Usage(1, prompt_tokens, 0)) or 0.0)
             if would_cost > limits.cost:
-                raise UsageLimitExceeded("cost", would_cost, limits.cost, messages=self.messages)
+                raise UsageLimitExceeded(
+                    "cost", would_cost, limits.cost, messages=self.messages, estimated=estimated
+                )
 
     def dispatch(
         self, calls: Sequence[ToolCall]
@@ -501,6 +518,7 @@ class _Run:
                 completion_tokens=self.usage.completion_tokens,
                 tool_calls=self.usage.tool_calls + len(planned),
                 unreported_requests=self.usage.unreported_requests,
+                counted_requests=self.usage.counted_requests,
             )
         final = [r for r in results if r is not None]
         if len(final) != len(calls):  # every call gets exactly one result, always
@@ -596,13 +614,19 @@ def agent_flow(
     started = time.perf_counter()
     log.info("agentkit.run.start", model=plan.model.name, tools=len(offered))
     outcome = "error"
+    counter = plan.counter
     try:
         while True:
-            run.check_request_limits(offered)
+            choice = None if forced and run.turns else plan.tool_choice
+            prompt_tokens = None if counter is None else counter.prompt(messages, offered, choice)
+            run.check_request_limits(offered, prompt_tokens)
             if run.turns >= plan.max_turns:
                 raise MaxTurnsExceeded(plan.max_turns, messages=messages)
-            choice = None if forced and run.turns else plan.tool_choice
+            if counter is not None and prompt_tokens is not None:
+                counter.check(prompt_tokens)
             response: ModelResponse = yield CallModel(tuple(messages), offered, choice, native)
+            if counter is not None and prompt_tokens is not None:
+                response = counter.fill(response, prompt_tokens)
             run.turns += 1
             run.usage = run.usage + response.usage
             reply = response.message

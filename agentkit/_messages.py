@@ -312,11 +312,20 @@ def _add_optional(a: int | None, b: int | None) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Requests made and tokens used, as the server reported them.
+    """Requests made and tokens used, as the server reported them or as agentkit counted them.
 
-    Token counts are never invented: a request whose server reported no usage adds nothing to
-    the token counts and one to `unreported_requests`. A count is `None` when no request
-    reported it at all. Add two `Usage` values with `+`.
+    Every request's token figures come from one of three places, and `Usage` says which:
+    the server reported them; the server did not, and agentkit counted them with the exact
+    tokenizer of the model (the `tokens` extra), adding one to `counted_requests`; or neither,
+    and the request adds nothing to the token counts and one to `unreported_requests`. A count
+    is `None` when no request has one at all. Add two `Usage` values with `+`.
+
+    Examples:
+        >>> reported = Usage(requests=1, prompt_tokens=52, completion_tokens=9)
+        >>> counted = Usage(requests=1, prompt_tokens=60, completion_tokens=12, counted_requests=1)
+        >>> total = reported + counted
+        >>> total.total_tokens, total.complete, total.estimated
+        (133, True, True)
     """
 
     requests: int = 0
@@ -332,7 +341,12 @@ class Usage:
     """Function calls that were executed."""
 
     unreported_requests: int = 0
-    """Requests whose server reported no token usage (so the token counts are incomplete)."""
+    """Requests with no token figures at all: the server reported none and agentkit could not
+    count them (so the token counts are incomplete)."""
+
+    counted_requests: int = 0
+    """Requests whose token figures agentkit counted itself, because the server reported none
+    (GoAPI's streams never do). Exact for text; see the usage docs for what is derived."""
 
     @property
     def total_tokens(self) -> int | None:
@@ -341,8 +355,13 @@ class Usage:
 
     @property
     def complete(self) -> bool:
-        """Whether every request reported its token usage."""
+        """Whether every request has token figures, reported or counted."""
         return self.unreported_requests == 0
+
+    @property
+    def estimated(self) -> bool:
+        """Whether some figures were counted by agentkit rather than reported by the server."""
+        return self.counted_requests > 0
 
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
@@ -353,6 +372,7 @@ class Usage:
             completion_tokens=_add_optional(self.completion_tokens, other.completion_tokens),
             tool_calls=self.tool_calls + other.tool_calls,
             unreported_requests=self.unreported_requests + other.unreported_requests,
+            counted_requests=self.counted_requests + other.counted_requests,
         )
 
     @classmethod
@@ -368,8 +388,10 @@ class Usage:
 class UsageLimits:
     """Budgets for one run, checked before each request and before tools run.
 
-    `None` means no limit. Token and cost checks use what the server reported so far plus an
-    estimate of the next prompt (about four characters a token; see `estimate_tokens`).
+    `None` means no limit. Token and cost checks use the run's tokens so far plus the next
+    prompt's, counted exactly with the `tokens` extra; without it (or for a model whose
+    encoding is unknown) the prompt is estimated at about four characters a token, and
+    `UsageLimitExceeded.estimated` says so.
 
     Examples:
         >>> limits = UsageLimits(requests=5, cost=0.01)

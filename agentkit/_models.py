@@ -87,8 +87,8 @@ class ModelInfo:
     def cost(self, usage: Usage) -> float | None:
         """The price of `usage` in USD, or `None` when a price or a token count is unknown.
 
-        A usage with requests that reported no tokens has no exact cost, so it gives `None`
-        as well: a cost is never invented.
+        A usage with requests that have no token figures gives `None`: a cost is never
+        invented. Where agentkit counted the tokens (`usage.estimated`), so is the cost.
         """
         if (
             self.input_price is None
@@ -152,6 +152,12 @@ class ModelSettings:
 
     extra_body: Mapping[str, object] = field(default_factory=dict)
     """Further request fields, sent as they are, for servers that take more."""
+
+    check_context_window: bool | None = None
+    """Refuse, before sending, a request whose counted prompt plus `max_tokens` is larger than
+    the model's context window (`ContextLengthExceededError`). Not sent; needs the `tokens`
+    extra and a window in the catalog. `None` (the default) checks; `False` sends such
+    requests anyway."""
 
     def merge(self, overrides: ModelSettings) -> ModelSettings:
         """These settings with the fields `overrides` sets (not `None`) replacing them.

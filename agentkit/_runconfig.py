@@ -22,6 +22,7 @@ from ._exceptions import UsageError
 from ._loop import OnRefusal, OnToolError, RunPlan
 from ._messages import Message, UsageLimits
 from ._models import ApiStyle, ModelCatalog, ModelInfo, ModelSettings
+from ._tokens import counter_for
 from ._tools import Tool, index_tools, output_tool
 
 __all__ = [
@@ -172,6 +173,7 @@ class AgentConfig:
             has_approver=self.has_approver,
             tool_choice=choice,
             native_output=native,
+            counter=counter_for(info, settings),
         )
         return RunConfig(
             plan=plan,
