@@ -17,8 +17,8 @@ import httpx
 
 from ._exceptions import APIStatusError, StreamError
 from ._messages import ModelResponse, StreamDelta
+from ._replies import ChunkAccumulator, parse_error, parse_response
 from ._sse import ServerSentEvent, SSEDecoder
-from ._wire import ChunkAccumulator, parse_error, parse_response
 
 __all__ = ["BodyReader", "Watchdog", "set_read_timeout"]
 
@@ -71,7 +71,12 @@ class BodyReader:
             raise StreamError(
                 f"The stream carried an event that is not a chunk: {self._hide(data)[:200]!r}"
             )
-        return self._accumulator.add(chunk)
+        try:
+            return self._accumulator.add(chunk)
+        except (AttributeError, TypeError):  # a field of a shape no server should send
+            raise StreamError(
+                f"The stream carried a chunk of an unknown shape: {self._hide(data)[:200]!r}"
+            ) from None
 
     def _hide(self, text: str) -> str:
         """`text` without the key: a server may echo it, and errors get logged and shown.
@@ -96,17 +101,26 @@ class BodyReader:
             return self._accumulator.finish(done=self.done)
         text = self._body.decode("utf-8", "replace")
         if not 200 <= self.status < 300:
-            raise parse_error(self.status, self._hide(text).encode(), self.headers)
+            raise parse_error(self.status, self._hide(text).encode(), self.safe_headers())
         try:
             return parse_response(self._load(text))
-        except ValueError as exc:
+        except (ValueError, AttributeError, TypeError) as exc:
+            headers = self.safe_headers()
             raise APIStatusError(
                 f"The server's answer is not a chat completion: {exc}",
                 status_code=self.status,
                 body=self._hide(text[:2000]),
-                request_id=self.headers.get("x-request-id"),
-                cf_ray=self.headers.get("cf-ray"),
+                request_id=headers.get("x-request-id"),
+                cf_ray=headers.get("cf-ray"),
             ) from None
+
+    def safe_headers(self) -> dict[str, str]:
+        """The response's headers with the key scrubbed out of every value.
+
+        A gateway may echo the key (in `x-request-id`, say), and header values end up in
+        errors (`request_id`, `cf_ray`), so in logs and on the CLI's stderr.
+        """
+        return {name: self._hide(value) for name, value in self.headers.items()}
 
 
 def set_read_timeout(response: httpx.Response, seconds: float | None) -> None:

@@ -10,7 +10,7 @@ _agent.Agent.run ─▶ _loop (what to ask) ─▶ ChatClient.stream() / .astrea
                    Backoff: how long; Clock: the four timeouts of one attempt as deadlines
    _pools          the connection pool to send through (one sync client; 16 async pools a loop)
    _body           BodyReader: the response's bytes in, deltas out, a ModelResponse at the end
-                   (SSE via `_sse`, chunks and errors via `_wire`); Watchdog: async read limits
+                   (SSE via `_sse`, chunks and errors via `_replies`); Watchdog: read limits
    _translate      the one place where httpx's exceptions become agentkit's
 ```
 
@@ -81,7 +81,10 @@ class ChatRequest:
     """Temperature, max_tokens and the other optional fields."""
 
     tool_choice: str | None = None
-    """`"auto"`, `"none"`, or a function name to force; `None` leaves it to the server."""
+    """`"auto"`, `"none"`, `"required"`, or a function name to force; `None` leaves it out."""
+
+    output: Tool[..., Any] | None = None
+    """Native structured output: a reply in this tool's strict schema (`response_format`)."""
 
     stream: bool = True
     """Stream the answer (the default: it avoids Cloudflare's 524 on long answers)."""
@@ -232,6 +235,7 @@ class ChatClient:
             style=request.style,
             settings=request.settings,
             tool_choice=request.tool_choice,
+            output=request.output,
             stream=stream,
         )
         base = self.base_url or (STREAM_BASE_URL if stream else PROXY_BASE_URL)
@@ -351,7 +355,7 @@ class ChatClient:
         self._log_request(request, plan.attempt, send)
         clock = Clock(self.timeout)
         reader: BodyReader | None = None
-        with translate(clock, lambda: reader is not None and reader.sse):
+        with translate(clock, lambda: reader is not None and reader.sse, self._key):
             http_request = client.build_request(
                 "POST",
                 send.url,
@@ -451,7 +455,7 @@ class ChatClient:
         self._log_request(request, plan.attempt, send)
         clock = Clock(self.timeout)
         reader: BodyReader | None = None
-        with translate(clock, lambda: reader is not None and reader.sse):
+        with translate(clock, lambda: reader is not None and reader.sse, self._key):
             http_request = client.build_request(
                 "POST",
                 send.url,

@@ -3,7 +3,8 @@
 Two hook points, each one attribute read when tracing is off:
 
 ```
-Agent._start   flow = agent_flow(...)      ─▶ if `hooks` is set: flow = hooks.observe(agent, flow)
+Agent._start   flow = agent_flow(...)      ─▶ if `hooks` is set:
+                                                  flow = hooks.observe(agent, config, flow)
 ChatClient     a failed attempt is retried ─▶ retried(attempt, error, wait)
 ```
 
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ._agent import Agent
     from ._loop import Action, RunResult
+    from ._runconfig import RunConfig
 
 __all__ = ["Hooks", "RequestObserver", "current_request", "hooks", "install", "retried"]
 
@@ -38,9 +40,13 @@ class Hooks(Protocol):
     """An instrumentation: wraps each run's flow to watch it."""
 
     def observe(
-        self, agent: Agent[Any], flow: Generator[Action, Any, RunResult[Any]]
+        self, agent: Agent[Any], config: RunConfig, flow: Generator[Action, Any, RunResult[Any]]
     ) -> Generator[Action, Any, RunResult[Any]]:
-        """A flow that behaves exactly as `flow` does, and records what passes through."""
+        """A flow that behaves exactly as `flow` does, and records what passes through.
+
+        `config` is the run's own (the agent's, with the run's overrides: its model and
+        settings may not be the agent's).
+        """
         ...
 
 

@@ -14,13 +14,15 @@ __all__ = ["translate"]
 
 
 @contextmanager
-def translate(clock: Clock, streaming: Callable[[], bool]) -> Iterator[None]:
+def translate(clock: Clock, streaming: Callable[[], bool], secret: str) -> Iterator[None]:
     """Raise agentkit's error for any httpx error (or timeout) raised inside the block.
 
     Args:
         clock: The attempt's clock: it names the time limit that expired.
         streaming: Whether an event stream had started when the error came (a connection
             lost then is a broken stream, not a failed connection).
+        secret: The API key, scrubbed out of the error's text (which may quote what the
+            server sent).
     """
     try:
         yield
@@ -34,6 +36,8 @@ def translate(clock: Clock, streaming: Callable[[], bool]) -> Iterator[None]:
         raise clock.expired() from exc
     except httpx.TransportError as exc:  # refused, reset, DNS, TLS, protocol errors
         text = str(exc) or type(exc).__name__
+        if secret:
+            text = text.replace(secret, "***")
         if streaming():
             raise TruncatedStreamError(f"The stream broke before it was complete: {text}") from exc
         raise APIConnectionError(f"Connection to {_host(exc)} failed: {text}") from exc

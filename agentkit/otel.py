@@ -58,6 +58,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in CI
 if TYPE_CHECKING:
     from ._agent import Agent
     from ._loop import Action, RunResult
+    from ._runconfig import RunConfig
 
 __all__ = ["instrument", "is_instrumented", "uninstrument"]
 
@@ -100,9 +101,9 @@ class _Tracing:
         self.record_content = record_content
 
     def observe(
-        self, agent: Agent[Any], flow: Generator[Action, Any, RunResult[Any]]
+        self, agent: Agent[Any], config: RunConfig, flow: Generator[Action, Any, RunResult[Any]]
     ) -> Generator[Action, Any, RunResult[Any]]:
-        run = _RunTrace(self, agent)
+        run = _RunTrace(self, agent, config)
         if not run.span.is_recording():  # no SDK provider, or sampled out: nor are children
             run.span.end()
             return flow
@@ -130,10 +131,10 @@ class _RequestSpan:
 class _RunTrace:
     """One run: its `invoke_agent` span and the children of each step."""
 
-    def __init__(self, tracing: _Tracing, agent: Agent[Any]) -> None:
+    def __init__(self, tracing: _Tracing, agent: Agent[Any], config: RunConfig) -> None:
         self.tracer = tracing.tracer
         self.content = tracing.record_content
-        self.model = agent.model.name
+        self.model = config.plan.model.name  # the run's: it may override the agent's
         self.base: dict[str, Any] = {
             "gen_ai.provider.name": "openai",  # the wire format: OpenAI chat completions
             "gen_ai.request.model": self.model,
@@ -142,7 +143,7 @@ class _RunTrace:
         if url.hostname:  # never the userinfo part of a URL
             self.base["server.address"] = url.hostname
             self.base["server.port"] = url.port or (443 if url.scheme == "https" else 80)
-        settings = agent.settings
+        settings = config.settings
         self.request: dict[str, Any] = {
             key: value
             for key, value in (

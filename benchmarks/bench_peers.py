@@ -3,9 +3,11 @@
 Run: python benchmarks/bench_peers.py [--quick] [--no-write] [--json FILE]
      python benchmarks/bench_peers.py --profile      (agentkit only: where its time goes)
 
-The peers are not dependencies of agentkit: install them in a separate venv,
-`python3 -m venv /work/bench-venv && /work/bench-venv/bin/pip install -e ".[bench]"`, and run
-this file with that venv's python. A peer that is not installed is reported, not fatal.
+The peers are not dependencies of agentkit: install them in a separate venv inside the
+checkout (git-ignored), from its root:
+`python3 -m venv .venv-bench && .venv-bench/bin/pip install -e ".[bench]"`, and run
+this file with that venv's python (`.venv-bench/bin/python benchmarks/bench_peers.py`). A
+peer that is not installed is reported, not fatal.
 
 The conversation (as in `bench_agent.py`): "What is the weather like in Boston?", one
 `get_current_weather(location, unit)` call, its result, one final answer: two requests, in
@@ -1000,12 +1002,12 @@ every implementation (model name `gpt-4o-mini`). The server is
 client's CPU is measured alone; it checks that every implementation sent exactly two
 requests per conversation, and the client checks every answer.
 
-How to reproduce:
+How to reproduce, from the root of the checkout (`.venv-bench/` is git-ignored):
 
 ```bash
-python3 -m venv /work/bench-venv && /work/bench-venv/bin/pip install -e ".[bench]"
-/work/bench-venv/bin/python benchmarks/bench_peers.py          # about 6 minutes
-/work/bench-venv/bin/python benchmarks/bench_peers.py --quick  # about a minute, noisier
+python3 -m venv .venv-bench && .venv-bench/bin/pip install -e ".[bench]"
+.venv-bench/bin/python benchmarks/bench_peers.py          # about 6 minutes
+.venv-bench/bin/python benchmarks/bench_peers.py --quick  # about a minute, noisier
 ```
 
 ## Results

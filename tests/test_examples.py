@@ -100,3 +100,20 @@ def test_online_an_api_error_is_one_line(
         runpy.run_path(str(EXAMPLES / "weather_agent.py"), run_name="__main__")
     assert str(exited.value.code).startswith("GoAPI: Connection to api.goapi.xyz failed")
     assert capsys.readouterr().out.startswith("Online: talking to GoAPI (gpt-3.5-turbo).")
+
+
+def test_triage_agent_hands_off(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """Each question goes to the specialist that fits; what the specialist did is on the
+    call's result, and its requests count as the triage run's."""
+    lines = output("triage_agent.py", monkeypatch, capsys)
+    weather, search = lines[:5], lines[5:]
+    assert weather[0] == "> What is the weather like in Boston?"
+    assert weather[1] == "[triage -> weather_agent]"
+    assert weather[2].startswith("  [weather_agent -> get_current_weather: Error: ")
+    assert weather[4] == "(4 requests: 2 by triage, 2 by specialists)"
+    assert search[0].startswith("> Search the web")
+    assert search[1] == "[triage -> search_agent]"
+    assert search[2].startswith("  [search_agent -> search: ")
+    assert search[4] == "(4 requests: 2 by triage, 2 by specialists)"

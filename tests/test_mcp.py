@@ -131,6 +131,28 @@ def test_prefix_renames_every_tool(stdio_server: MCPServerStdio) -> None:
     assert results(result.messages)[0].content == "12.0"
 
 
+def test_a_runs_tools_replace_the_agents_servers_too(stdio_server: MCPServerStdio) -> None:
+    """A run's `tools=` replaces the agent's tools and servers; listing them keeps them."""
+
+    def shout(text: str) -> str:
+        """Say it louder."""
+        return text.upper()
+
+    agent, scripted = scripted_agent(
+        [Reply.text("a"), Reply.text("b")],
+        model="gpt-3.5-turbo-1106",
+        tools=[stdio_server, shout],
+    )
+    assert agent.toolsets == (stdio_server,)
+    agent.run("local only", tools=[shout])
+    agent.run("both", tools=[*agent.tools, *agent.toolsets])
+    offered = [[t["function"]["name"] for t in r["tools"]] for r in scripted.requests]
+    assert offered[0] == ["shout"]
+    assert {"shout", "add", "math_mul"} <= set(offered[1])
+    with pytest.raises(UsageError, match="not started"):
+        agent.run("a server nobody started", tools=[demo_stdio()])
+
+
 # ---------------------------------------------------------------------- calls through a run
 
 

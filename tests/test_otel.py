@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from agentkit._agent import _UNSET
+
 pytest.importorskip("opentelemetry.sdk")
 
 from opentelemetry import trace
@@ -277,7 +279,7 @@ def test_unrecorded_runs_are_not_followed() -> None:
         otel.instrument(tracer_provider=provider)
         try:
             agent, _ = agent_for([Reply.text("hi")], tools=[])
-            flow = agent._start("hello", (), None)
+            _, flow = agent._start("hello", _UNSET, {})
             assert flow.__name__ == "agent_flow"  # type: ignore[attr-defined]
             flow.close()
         finally:
@@ -289,3 +291,17 @@ def test_scripted_agent_helper_still_works_with_tracing(spans: InMemorySpanExpor
     agent, _ = scripted_agent([Reply.text("hi")])
     assert asyncio.run(agent.arun("hello")).output == "hi"
     assert [s.name for s in spans.get_finished_spans()][-1] == "invoke_agent"
+
+
+def test_a_run_that_overrides_the_model_is_traced_with_its_own(
+    spans: InMemorySpanExporter,
+) -> None:
+    """A run's `model=` and `settings=` overrides, not the agent's, name its spans."""
+    agent, _ = agent_for([Reply.text("hi")], tools=[], temperature=0.5)
+    agent.run("hello", model="gpt-4", settings=ModelSettings(temperature=0.1))
+    named = tree(spans)
+    assert list(named) == ["chat gpt-4", "invoke_agent"]
+    run = dict(named["invoke_agent"][0].attributes or {})
+    assert run["gen_ai.request.model"] == "gpt-4"
+    chat = dict(named["chat gpt-4"][0].attributes or {})
+    assert chat["gen_ai.request.temperature"] == 0.1
