@@ -167,14 +167,17 @@ def check_input(path: Path) -> int:
         UsageError: Lines that are not UTF-8, not JSON or not a conversation, and ids used
             twice: one line each (the first 50, then how many more).
     """
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     count = 0
     ids = array.array("Q")
     for number, line in _lines(path):
         if isinstance(line, UnicodeDecodeError):
             problems.append(
-                f"line {number}: not UTF-8 text (byte 0x{line.object[line.start]:02x} at "
-                f"column {line.start + 1}); save the file as UTF-8."
+                (
+                    number,
+                    f"line {number}: not UTF-8 text (byte 0x{line.object[line.start]:02x} at "
+                    f"column {line.start + 1}); save the file as UTF-8.",
+                )
             )
             continue
         if not line.strip():
@@ -182,14 +185,13 @@ def check_input(path: Path) -> int:
         try:
             item = parse_item(line, number)
         except UsageError as error:
-            problems.append(str(error))
+            problems.append((number, str(error)))
             continue
         count += 1
         ids.append(key_of(item.id))
-    if not problems:
-        problems.extend(_duplicate_ids(path, ids))
+    problems.extend(_duplicate_ids(path, ids))
     if problems:
-        shown = problems[:MAX_LISTED]
+        shown = [text for _, text in sorted(problems)[:MAX_LISTED]]
         more = len(problems) - len(shown)
         tail = f"\n... and {more} more." if more else ""
         lines = "line" if len(problems) == 1 else "lines"
@@ -199,7 +201,7 @@ def check_input(path: Path) -> int:
     return count
 
 
-def _duplicate_ids(path: Path, keys: Iterable[int]) -> list[str]:
+def _duplicate_ids(path: Path, keys: Iterable[int]) -> list[tuple[int, str]]:
     """`line N: the id 'x' was used before, on line M` for every repeated id."""
     ordered = sorted(keys)
     twice = {a for a, b in itertools.pairwise(ordered) if a == b}
@@ -208,13 +210,15 @@ def _duplicate_ids(path: Path, keys: Iterable[int]) -> list[str]:
     first: dict[int, int] = {}
     found = []
     for number, line in read_lines(path):
-        name = item_id(line, number)
+        try:
+            name = item_id(line, number)
+        except UsageError:
+            continue  # reported already
         key = key_of(name)
         if key in twice:
             if key in first:
-                found.append(
-                    f"line {number}: the id {name!r} was used before, on line {first[key]}."
-                )
+                text = f"line {number}: the id {name!r} was used before, on line {first[key]}."
+                found.append((number, text))
             else:
                 first[key] = number
     return found
