@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -297,7 +296,7 @@ def test_log_lines_never_glue_onto_the_live_progress_line(tmp_path):
 # ------------------------------------------------------------------ Ctrl-C
 
 
-def test_the_second_ctrl_c_stops_at_once_and_keeps_what_arrived(tmp_path):
+def test_the_second_ctrl_c_stops_at_once_and_keeps_what_arrived(tmp_path, key):
     """The first Ctrl-C waits for the conversations in flight; the second aborts them, and
     the results that had come are in the output; --resume runs only the rest."""
     source = write_lines(
@@ -317,8 +316,7 @@ def test_the_second_ctrl_c_stops_at_once_and_keeps_what_arrived(tmp_path):
     with LoopbackServer(model) as server:
         command = [sys.executable, "-m", "agentkit.cli", "batch", str(source), "--out", str(out)]
         command += ["--base-url", server.base_url, "--concurrency", "8", "--workers", "1"]
-        env = {**os.environ, "GOAPI_KEY": "sk-test"}
-        with subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) as process:
+        with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
             deadline = time.monotonic() + 30
             while (not out.exists() or len(out.read_text().splitlines()) < 3) and (
                 time.monotonic() < deadline
@@ -334,12 +332,7 @@ def test_the_second_ctrl_c_stops_at_once_and_keeps_what_arrived(tmp_path):
         assert "Traceback" not in err
         assert sorted(r["id"] for r in results(out)) == ["fast0", "fast1", "fast2"]
         slow[0] = 0.0
-        env_main = ["batch", str(source), "--out", str(out), "--resume", "--workers", "1"]
-        os.environ["GOAPI_KEY"] = "sk-test"
-        try:
-            assert main([*env_main, "--base-url", server.base_url]) == 0
-        finally:
-            del os.environ["GOAPI_KEY"]
+        assert batch(server, str(source), "--out", str(out), "--resume") == 0
     assert sorted(r["id"] for r in results(out)) == [
         f"{k}{n}" for k in ("fast", "slow") for n in range(3)
     ]
