@@ -164,8 +164,11 @@ async def _work(
     limiter = None if permits is None else RateLimiter(source=_PipeSource(permits))
     try:
         agent = factory(limiter)
-    except AgentkitError as error:
-        send(("fatal", str(error)))
+    except Exception as error:  # every worker would fail alike: stop the run, say why
+        text = (
+            str(error) if isinstance(error, AgentkitError) else f"{type(error).__name__}: {error}"
+        )
+        send(("fatal", f"A worker process could not build its agent: {text}"))
         return
     queue: asyncio.Queue[Entry | None] = asyncio.Queue()
     stop = asyncio.Event()

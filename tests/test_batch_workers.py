@@ -160,3 +160,12 @@ def test_workers_need_a_function_that_builds_the_agent():
     agent = Agent("gpt-3.5-turbo", api_key="sk-test")
     with pytest.raises(UsageError, match="pass a function that builds the agent"):
         batch(agent, [], workers=2)
+
+
+def broken_agent() -> Agent:
+    raise ImportError("No module named 'my_tools'")
+
+
+def test_a_worker_that_cannot_build_its_agent_stops_the_run_with_the_reason():
+    with pytest.raises(UsageError, match="could not build its agent: ImportError: No module"):
+        list(batch(broken_agent, [BatchItem("1", "Q")], workers=2))
