@@ -66,7 +66,7 @@ class KeySet:
     __slots__ = ("_keys",)
 
     def __init__(self, keys: Iterable[int] = ()) -> None:
-        self._keys = array.array("Q", sorted(keys))
+        self._keys = array.array("Q", sorted(keys))  # (the sort's list is short-lived)
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, int):
@@ -374,8 +374,8 @@ def scan_output(out: Path, settings: str, *, retry_failed: bool = False) -> Outp
     """
     if not out.exists() or out.stat().st_size == 0:
         return OutputState()
-    ok: list[int] = []
-    failed: list[int] = []
+    ok = array.array("Q")  # 8 bytes an id, not a Python int's 40
+    failed = array.array("Q")
     lines = 0
     tail: int | None = None  # where a cut-off last line starts
     ends_open = False  # the last line is whole but lacks its newline
@@ -405,7 +405,8 @@ def scan_output(out: Path, settings: str, *, retry_failed: bool = False) -> Outp
         with out.open("ab") as file:
             file.write(b"\n")
     answered = KeySet(ok)
-    state = OutputState(answered, KeySet([k for k in failed if k not in answered]), lines)
+    del ok
+    state = OutputState(answered, KeySet(k for k in failed if k not in answered), lines)
     if retry_failed and len(state.failed):
         _drop_failed(out, settings, answered)
         state.lines -= len(failed)
