@@ -203,7 +203,7 @@ def part_three(lines: int) -> None:
     print()
     print(
         f"--resume over {lines:,} results ({size / 1e6:.0f} MB): keeps {kept / lines:.1f} "
-        f"bytes an id, {peak / lines:.1f} at the peak (sorting), {seconds:.1f} s under tracemalloc"
+        f"bytes an id, {peak / lines:.1f} at the peak, {seconds:.1f} s under tracemalloc"
     )
 
 
