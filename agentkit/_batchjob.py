@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from ._batch import BatchItem, abatch
 from ._batchio import (
@@ -47,7 +47,22 @@ from ._batchpool import AgentFactory, Pool, default_workers
 from ._batchprogress import Progress, StatusLine
 from ._ratelimit import RateLimiter
 
-__all__ = ["AgentFactory", "BatchJob", "settings_hash"]
+__all__ = ["AgentFactory", "BatchJob", "Engine", "settings_hash"]
+
+
+class Engine(Protocol):
+    """What runs a job's conversations: `Pool`, or another engine (the Ray one)."""
+
+    dropped: int
+    """Lines handed to `run` whose results were not written (stopped early)."""
+
+    def run(self, entries: Iterator[tuple[int, str]], write: Callable[[Finished], None]) -> None:
+        """Run the (line number, line) entries; hand each result to `write`, in this thread."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop at once (called from a signal handler): write what came back, drop the rest."""
+        ...
 
 
 def settings_hash(settings: Mapping[str, Any]) -> str:
@@ -107,6 +122,8 @@ class BatchJob:
         self.progress = Progress()
         self.stopping = threading.Event()  # the first Ctrl-C: take no new items
         self.cancel: Callable[[], None] = lambda: None  # the second: stop at once
+        # Runs the conversations in place of the local pool (`agentkit._ray_job` sets it).
+        self.engine: Engine | None = None
         self.state = OutputState()
         if resume:
             self.state = scan_output(out, self.settings, retry_failed=retry_failed)
@@ -195,7 +212,7 @@ class BatchJob:
         try:
             with self.out.open("a", encoding="utf-8") as out:
                 workers = self.workers or default_workers(self.concurrency, progress.to_run)
-                if workers > 1:
+                if workers > 1 or self.engine is not None:
                     self._run_pool(out, workers)
                 else:
                     asyncio.run(self._run_here(out))
@@ -215,7 +232,7 @@ class BatchJob:
         return 1 if progress.failed or progress.failed_before else 0
 
     def _run_pool(self, out: IO[str], workers: int) -> None:
-        pool = Pool(
+        pool = self.engine or Pool(
             self.factory,
             settings=self.settings,
             workers=workers,
