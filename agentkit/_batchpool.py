@@ -75,6 +75,8 @@ def default_workers(concurrency: int, items: int) -> int:
         >>> default_workers(16, 10_000), default_workers(256, 150)
         (1, 1)
     """
+    if sys.platform == "win32":
+        return 1  # see `Pool`
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cores or 1, 8, concurrency // 16, items // 100))
 
@@ -295,6 +297,8 @@ class Pool:
         status: StatusLine,
         stopping: threading.Event,
     ) -> None:
+        if sys.platform == "win32":  # a worker waits on its pipe with `loop.add_reader`
+            raise UsageError("Worker processes need Linux or macOS; on Windows use one.")
         self.factory = factory
         self.settings = settings
         self.size = workers
