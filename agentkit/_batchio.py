@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ._agent import Agent
 from ._batch import BatchItem, BatchResult
@@ -40,6 +40,7 @@ __all__ = [
     "finished",
     "item_id",
     "key_of",
+    "lock_output",
     "parse_item",
     "read_lines",
     "result_line",
@@ -271,6 +272,25 @@ def check_paths(source: Path, out: Path, *, resume: bool) -> None:
 
 
 # ------------------------------------------------------------------------------ the output
+
+
+def lock_output(file: IO[Any], out: Path) -> None:
+    """Hold `out` for this run (until `file` closes): two runs appending would interleave.
+
+    Raises:
+        UsageError: Another run holds it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here
+        return
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UsageError(
+            f"Another agentkit batch is writing to {str(out)!r}: wait for it to finish, or "
+            "choose another --out (the file is untouched)."
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

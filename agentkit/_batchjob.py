@@ -39,6 +39,7 @@ from ._batchio import (
     finished,
     item_id,
     key_of,
+    lock_output,
     parse_item,
     read_lines,
     scan_output,
@@ -125,8 +126,19 @@ class BatchJob:
         # Runs the conversations in place of the local pool (`agentkit._ray_job` sets it).
         self.engine: Engine | None = None
         self.state = OutputState()
-        if resume:
-            self.state = scan_output(out, self.settings, retry_failed=retry_failed)
+        self._held: IO[bytes] | None = None  # the output, locked before it is read
+        if resume and out.exists():
+            self._held = out.open("ab")
+            try:
+                lock_output(self._held, out)
+                self.state = scan_output(out, self.settings, retry_failed=retry_failed)
+                if retry_failed:  # the file was replaced: hold the new one
+                    self._held.close()
+                    self._held = out.open("ab")
+                    lock_output(self._held, out)
+            except BaseException:
+                self._held.close()
+                raise
         self._last_shown = 0.0
 
     # ------------------------------------------------------------------ reading
@@ -211,6 +223,8 @@ class BatchJob:
             signal.signal(signal.SIGINT, self._interrupt)
         try:
             with self.out.open("a", encoding="utf-8") as out:
+                if self._held is None:
+                    lock_output(out, self.out)
                 workers = self.workers or default_workers(self.concurrency, progress.to_run)
                 if workers > 1 or self.engine is not None:
                     self._run_pool(out, workers)
@@ -220,6 +234,8 @@ class BatchJob:
         finally:
             if main:
                 signal.signal(signal.SIGINT, previous)
+            if self._held is not None:
+                self._held.close()
         self.status.end()
         summary = progress.line()
         before = f"skipped {progress.skipped} done before"

@@ -111,6 +111,22 @@ def test_resume_refuses_a_broken_line_that_is_not_the_last(tmp_path, key, capsys
     assert "line 1 is not a result" in capsys.readouterr().err
 
 
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(tmp_path, key, capsys):
+    """Two runs appending to one file would interleave and duplicate; resuming while another
+    run writes could cut off the line it is writing."""
+    fcntl = pytest.importorskip("fcntl")
+    source = prompts(tmp_path, 2)
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "0", "ok": true, "settings": "x"}\n{"id": "1", "ok"')  # mid-write
+    before = out.read_bytes()
+    with out.open("ab") as other, LoopbackServer(echo) as server:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        assert batch(server, str(source), "--out", str(out), "--resume") == 2
+        assert server.requests == []
+    assert out.read_bytes() == before
+    assert "Another agentkit batch is writing to" in capsys.readouterr().err
+
+
 def test_resume_reads_the_output_streaming_and_keeps_only_ids(tmp_path):
     """A 20 MB output costs a few bytes per id, not 1.5 times the file."""
     out = tmp_path / "big.jsonl"
