@@ -37,6 +37,7 @@ import contextlib
 import copy
 import re
 import shlex
+import sys
 import threading
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -277,7 +278,17 @@ class MCPServerStdio(MCPServer):
         params = StdioServerParameters(
             command=self.command, args=self.args, env=self.env, cwd=self.cwd
         )
-        return stdio_client(params)
+        return stdio_client(params, errlog=_errlog())
+
+
+def _errlog() -> Any:
+    """Where a stdio server's stderr goes: ours, or the process's own standard error when
+    ours is no file (a batch worker forwards its stderr to the parent line by line)."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return sys.__stderr__
+    return sys.stderr
 
 
 class MCPServerHTTP(MCPServer):

@@ -245,8 +245,9 @@ def test_run_with_a_broken_mcp_server(model: LoopbackServer) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_batch_with_an_mcp_server(model: LoopbackServer, tmp_path: Path) -> None:
-    """`agentkit batch --mcp ...` starts the server for the whole job; every item uses it."""
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_batch_with_an_mcp_server(model: LoopbackServer, tmp_path: Path, workers: str) -> None:
+    """`agentkit batch --mcp ...` starts the server once in each worker; every item uses it."""
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     source.write_text("".join(f'{{"id": "q{n}", "prompt": "Add two numbers"}}\n' for n in range(6)))
     done = agentkit(
@@ -260,6 +261,8 @@ def test_batch_with_an_mcp_server(model: LoopbackServer, tmp_path: Path) -> None
         model.base_url,
         "--concurrency",
         "3",
+        "--workers",
+        workers,
         "--mcp",
         f"{sys.executable} {DEMO}",
     )
