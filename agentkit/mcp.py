@@ -282,8 +282,11 @@ class MCPServerStdio(MCPServer):
 
 
 def _errlog() -> Any:
-    """Where a stdio server's stderr goes: ours, or the process's own standard error when
-    ours is no file (a batch worker forwards its stderr to the parent line by line)."""
+    """Where a stdio server's stderr goes: ours, if it is a file.
+
+    Else the process's own standard error (a batch worker's `sys.stderr` forwards lines to
+    the parent and has no file descriptor to give a subprocess).
+    """
     try:
         sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
