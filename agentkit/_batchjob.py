@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -163,6 +163,10 @@ class BatchJob:
         self.checkpoint = out.with_name(out.name + ".checkpoint.json")
         self.settings = settings_hash(settings)
         self.concurrency = concurrency
+        # Where results come from: the local runner, or another engine (agentkit.ray).
+        self.engine: Callable[[Iterator[BatchItem]], Iterator[BatchResult]] = lambda items: batch(
+            agent, items, concurrency=concurrency
+        )
         self.retry_failed = retry_failed
         self.status = status
         self.progress = Progress()
@@ -267,7 +271,7 @@ class BatchJob:
         self.progress.to_run = max(items - self.progress.total_skipped, 0)
         try:
             with self.out.open("a", encoding="utf-8") as out:
-                for result in batch(self.agent, self._items(), concurrency=self.concurrency):
+                for result in self.engine(self._items()):
                     out.write(json.dumps(self._record(result), ensure_ascii=False) + "\n")
                     out.flush()
                     progress = self.progress

@@ -217,6 +217,15 @@ def _batch(args: argparse.Namespace) -> int:
         resume=args.resume,
         retry_failed=args.retry_failed,
     )
+    if args.engine == "ray":  # the conversations run on a Ray cluster; the rest stays here
+        from functools import partial
+
+        from ._ray_job import use_ray
+
+        key = os.environ.get("GOAPI_KEY")  # sent to the actors, which may lack the variable
+        factory = partial(_agent, args, api_key=key, max_retries=args.max_retries)
+        use_ray(job, factory, address=args.address, actors=args.actors,
+                requests_per_minute=args.rpm, tokens_per_minute=args.tpm)  # fmt: skip
     return job.run()
 
 
@@ -281,6 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--retry-failed", action="store_true", help="with --resume: run failed items again"
     )
+    batch.add_argument(
+        "--engine", choices=["local", "ray"], default="local",
+        help="where conversations run: this process, or a Ray cluster (extra: ray)",
+    )  # fmt: skip
+    batch.add_argument("--address", help="with --engine ray: auto, host:port or ray://host:port")
+    batch.add_argument("--actors", type=int, help="with --engine ray: default, the cluster's CPUs")
     _agent_options(batch)
     batch.set_defaults(handler=_batch)
 
