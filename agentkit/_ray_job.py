@@ -95,7 +95,7 @@ class RayEngine:
             ray.data.from_arrow_refs(refs),
             self.agent_factory,
             codec="pickled",
-            actors=self.actors,
+            actors=min(self.actors, len(refs)),  # an actor with no block would only idle
             concurrency=self.concurrency,
             budget=self.budget,
             batch_size=self.block_size,
