@@ -79,11 +79,15 @@ async def _run_one(agent: Agent[Any], item: BatchItem) -> BatchResult:
         messages: Sequence[Message] = ()
         if isinstance(error, (RunError, APIError)) and error.messages is not None:
             messages = error.messages
+        usage = getattr(error, "usage", None) or Usage()
+        if isinstance(error, APIError):
+            # The request that failed was sent too; its server reported no usage.
+            usage = usage + Usage(requests=1, unreported_requests=1)
         return BatchResult(
             item.id,
             error=error,
             messages=tuple(messages),
-            usage=getattr(error, "usage", None) or Usage(),
+            usage=usage,
             seconds=time.perf_counter() - started,
         )
     return BatchResult(
@@ -100,6 +104,7 @@ async def abatch(
     items: Iterable[BatchItem] | AsyncIterable[BatchItem],
     *,
     concurrency: int = 8,
+    stop: asyncio.Event | None = None,
 ) -> AsyncIterator[BatchResult]:
     """Run every item through `agent`, at most `concurrency` at once, results as they finish.
 
@@ -107,6 +112,8 @@ async def abatch(
         agent: The agent to run each item with (one agent serves all runs).
         items: The inputs, consumed lazily.
         concurrency: The most conversations in flight.
+        stop: Set it to stop at once: the runs in flight are cancelled (their requests
+            aborted) and the results that had finished are still yielded, then it ends.
 
     Raises:
         UsageError: `concurrency` is below 1, or a run found the setup wrong.
@@ -115,33 +122,45 @@ async def abatch(
         raise UsageError(f"concurrency must be at least 1, not {concurrency}.")
     source = _aiter(items)
     pull = asyncio.Lock()
-    results: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue(concurrency)
+    # A finished result is queued at once (never lost to a cancellation); a worker takes a
+    # new item only while fewer than `concurrency` results wait to be taken.
+    results: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue()
+    room = asyncio.Semaphore(2 * concurrency)
 
     async def worker() -> None:
         while True:
+            await room.acquire()
             async with pull:
                 try:
                     item = await anext(source)
                 except StopAsyncIteration:
                     return
-            await results.put(await _run_one(agent, item))
+            results.put_nowait(await _run_one(agent, item))
 
     async def supervise() -> None:
         workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+        waiting: set[asyncio.Future[Any]] = {asyncio.ensure_future(asyncio.gather(*workers))}
+        if stop is not None:
+            waiting.add(asyncio.ensure_future(stop.wait()))
         try:
-            await asyncio.gather(*workers)
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a worker's error (a UsageError) ends the batch
         except BaseException as error:
-            for task in workers:
-                task.cancel()
-            await results.put(error)
+            results.put_nowait(error)
         else:
-            await results.put(None)
+            results.put_nowait(None)
+        finally:
+            for task in [*workers, *waiting]:
+                task.cancel()
+            await asyncio.gather(*workers, *waiting, return_exceptions=True)
 
     supervisor = asyncio.create_task(supervise())
     try:
         while (result := await results.get()) is not None:
             if isinstance(result, BaseException):
                 raise result
+            room.release()
             yield result
     finally:
         supervisor.cancel()

@@ -30,13 +30,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import pickle
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any
 
 from ._agent import Agent
 from ._batch import BatchItem, BatchResult, abatch
-from ._batchjob import _jsonable
+from ._batchio import _jsonable
+from ._batchpool import AgentFactory
 from ._exceptions import APIStatusError, UsageError
 from ._messages import Message, UserMessage
 from ._ratelimit import Lease, PermitLedger, RateLimiter
@@ -74,8 +74,6 @@ RESULT_SCHEMA = pa.schema(
 `output` is the answer's text (a structured output as JSON); `error_type`, `error` and
 `status` say why a row failed; `messages` is the chat as JSON (as `dump_messages` writes it).
 """
-
-Codec = Literal["rows", "pickled"]
 
 
 class RateBudget:
@@ -224,11 +222,10 @@ def map_agents(
     """
     return _map(
         dataset,
-        agent_factory,
-        codec="rows",
+        _RowWorker,
+        (_Attach(agent_factory), concurrency, budget),
         actors=actors,
         concurrency=concurrency,
-        budget=budget,
         batch_size=batch_size,
         num_cpus=num_cpus,
     )
@@ -236,23 +233,23 @@ def map_agents(
 
 def _map(
     dataset: ray.data.Dataset,
-    agent_factory: Callable[[], Agent[Any]],
+    worker: type[_AgentWorker],
+    arguments: tuple[Any, ...],
     *,
-    codec: Codec,
     actors: int,
     concurrency: int,
-    budget: RateBudget | None,
     batch_size: int | None,
     num_cpus: float,
 ) -> ray.data.Dataset:
+    """`dataset` through a pool of `actors` actors of class `worker`, made with `arguments`."""
     for name, value in (("actors", actors), ("concurrency", concurrency)):
         if value < 1:
             raise UsageError(f"{name} must be at least 1, not {value}.")
     if batch_size is not None and batch_size < 1:
         raise UsageError(f"batch_size must be at least 1, not {batch_size}.")
     return dataset.map_batches(
-        _AgentWorker,
-        fn_constructor_args=(agent_factory, concurrency, budget, codec),
+        worker,
+        fn_constructor_args=arguments,
         batch_format="pyarrow",
         batch_size=batch_size or 8 * concurrency,
         # Ray Data restarts a dead actor and runs its unfinished blocks again (by default).
@@ -261,41 +258,49 @@ def _map(
     )
 
 
-class _AgentWorker:
-    """One Ray Data actor: one agent on one event loop, for the actor's whole life."""
+class _Attach:
+    """A user's agent factory as an `AgentFactory`: the limiter goes on the agent's client."""
 
-    def __init__(
-        self,
-        agent_factory: Callable[[], Agent[Any]],
-        concurrency: int,
-        budget: RateBudget | None,
-        codec: Codec,
-    ) -> None:
-        self._loop = asyncio.new_event_loop()  # kept: the agent's async pools belong to it
-        agent = agent_factory()
+    def __init__(self, agent_factory: Callable[[], Agent[Any]]) -> None:
+        self.agent_factory = agent_factory
+
+    def __call__(self, limiter: RateLimiter | None) -> Agent[Any]:
+        agent = self.agent_factory()
         if not isinstance(agent, Agent):
             raise UsageError(
                 f"agent_factory must return an agentkit Agent, not {type(agent).__name__}."
             )
+        if limiter is not None:
+            agent.client.rate_limiter = limiter
+        return agent
+
+
+class _AgentWorker:
+    """One Ray Data actor: one agent on one event loop, for the actor's whole life.
+
+    Subclasses say how a block becomes items (`read`) and results a block (`write`).
+    """
+
+    def __init__(
+        self, make_agent: AgentFactory, concurrency: int, budget: RateBudget | None
+    ) -> None:
+        self._loop = asyncio.new_event_loop()  # kept: the agent's async pools belong to it
         self._limiter = None if budget is None else budget.limiter()
-        if self._limiter is not None:
-            agent.client.rate_limiter = self._limiter
-        self._agent = agent
+        self._agent = make_agent(self._limiter)
         self._concurrency = concurrency
-        self._codec = codec
 
     def __call__(self, block: pa.Table) -> pa.Table:
         """Run one block's items; their results, all at once (a block is all or nothing)."""
-        if self._codec == "pickled":  # from the CLI's driver: items and results as objects
-            blobs = block.column("item").to_pylist()
-            items = [pickle.loads(blob) for blob in blobs]  # noqa: S301 - our driver's items
-            results = self._loop.run_until_complete(self._run(items))
-            return pa.table({"result": [_pickled(result) for result in results]})
-        read = [_row_item(row) for row in block.to_pylist()]
-        runnable = [item for item in read if isinstance(item, BatchItem)]
-        unreadable = [item for item in read if isinstance(item, BatchResult)]
-        results = unreadable + self._loop.run_until_complete(self._run(runnable))
-        return pa.Table.from_pylist([_row(result) for result in results], schema=RESULT_SCHEMA)
+        items, failed = self.read(block)
+        return self.write(failed + self._loop.run_until_complete(self._run(items)))
+
+    def read(self, block: pa.Table) -> tuple[list[BatchItem], list[BatchResult]]:
+        """The block's items, and the results of rows that are no item."""
+        raise NotImplementedError
+
+    def write(self, results: list[BatchResult]) -> pa.Table:
+        """The block of `results`."""
+        raise NotImplementedError
 
     async def _run(self, items: Iterable[BatchItem]) -> list[BatchResult]:
         try:
@@ -303,6 +308,18 @@ class _AgentWorker:
         finally:
             if self._limiter is not None:
                 self._limiter.close()  # between blocks, hold no permits others could use
+
+
+class _RowWorker(_AgentWorker):
+    """`map_agents`' actor: rows of prompts in, rows of `RESULT_SCHEMA` out."""
+
+    def read(self, block: pa.Table) -> tuple[list[BatchItem], list[BatchResult]]:
+        read = [_row_item(row) for row in block.to_pylist()]
+        items = [item for item in read if isinstance(item, BatchItem)]
+        return items, [item for item in read if isinstance(item, BatchResult)]
+
+    def write(self, results: list[BatchResult]) -> pa.Table:
+        return pa.Table.from_pylist([_row(result) for result in results], schema=RESULT_SCHEMA)
 
 
 def _row_id(row: Mapping[str, Any]) -> str:
@@ -365,16 +382,3 @@ def _row(result: BatchResult) -> dict[str, Any]:
         "seconds": result.seconds,
         "messages": json.dumps(dump_messages(result.messages), ensure_ascii=False),
     }
-
-
-def _pickled(result: BatchResult) -> bytes:
-    """A result for the driver; an error that will not pickle (a tool's own) becomes text."""
-    try:
-        return pickle.dumps(result)
-    except Exception:  # any pickling failure: keep the result, lose the error's type
-        error = result.error
-        text = RuntimeError(f"{type(error).__name__}: {error}") if error is not None else None
-        output = result.output if error is not None else str(result.output)
-        return pickle.dumps(
-            BatchResult(result.id, output, text, result.usage, result.messages, result.seconds)
-        )

@@ -1,0 +1,138 @@
+"""`agentkit batch --workers N`: N processes, one input, one output, one rate budget, kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from agentkit.cli import main
+from agentkit.testing import LoopbackServer, Reply
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def key(monkeypatch):
+    monkeypatch.setenv("GOAPI_KEY", "sk-test")
+
+
+def echo(body: dict) -> Reply:
+    return Reply.text(f"answer to {body['messages'][-1]['content']}")
+
+
+def prompts(tmp_path: Path, count: int) -> Path:
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"id": n, "prompt": f"Q{n}"}) + "\n" for n in range(count)))
+    return path
+
+
+def ids_in(out: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in out.read_text().splitlines()]
+
+
+def children(pid: int) -> list[int]:
+    """The worker processes of `pid` (Linux: /proc)."""
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def wait_for_lines(out: Path, count: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and process.poll() is None:
+        if out.exists() and len(out.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{out} did not reach {count} lines")
+
+
+def command(source: Path, out: Path, server: LoopbackServer, *extra: str) -> list[str]:
+    return [
+        *(sys.executable, "-m", "agentkit.cli", "batch", str(source), "--out", str(out)),
+        *("--base-url", server.base_url, "--workers", "2", "--concurrency", "8", *extra),
+    ]
+
+
+def test_workers_run_every_item_once_within_one_rate_budget(tmp_path, key):
+    """Two workers write every result once into one output, and at --rpm 1200 together obey
+    one limiter's bound in every window: `rpm * (window + burst) / 60 + 1`, not twice that."""
+    arrivals: list[float] = []
+    lock = threading.Lock()
+
+    def timed(body: dict) -> Reply:
+        with lock:
+            arrivals.append(time.monotonic())
+        return echo(body)
+
+    source, out = prompts(tmp_path, 100), tmp_path / "out.jsonl"
+    with LoopbackServer(timed) as server:
+        assert main(["batch", str(source), "--out", str(out), "--base-url", server.base_url,
+                     "--workers", "2", "--concurrency", "16", "--rpm", "1200"]) == 0  # fmt: skip
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(int(r["id"]) for r in records) == list(range(100))
+    assert all(r["ok"] and r["output"] == f"answer to Q{r['id']}" for r in records)
+    arrivals.sort()
+    for window in (1.0, 2.0):
+        most = max(
+            sum(1 for later in arrivals[i:] if later < start + window)
+            for i, start in enumerate(arrivals)
+        )
+        assert most <= 1200 * (window + 1.0) / 60 + 1 + 2  # 2: arrival jitter
+    assert arrivals[-1] - arrivals[0] >= (100 - 41) / 20 * 0.9
+
+
+def test_a_killed_worker_loses_nothing_and_duplicates_nothing(tmp_path, key):
+    source, out = prompts(tmp_path, 300), tmp_path / "out.jsonl"
+    with LoopbackServer(echo, latency=0.05) as server:
+        with subprocess.Popen(
+            command(source, out, server), stderr=subprocess.PIPE, text=True
+        ) as process:
+            wait_for_lines(out, 30, process)
+            victim = children(process.pid)[0]
+            os.kill(victim, signal.SIGKILL)
+            _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        assert "died (exit status -9); its unfinished items run again" in err
+    assert sorted(int(i) for i in ids_in(out)) == list(range(300))
+
+
+def test_a_batch_killed_outright_resumes_to_exactly_one_line_per_input(tmp_path, key):
+    """SIGKILL to the parent: the workers see their pipe close and exit; --resume finishes,
+    every input ends with exactly one line."""
+    source, out = prompts(tmp_path, 300), tmp_path / "out.jsonl"
+    with LoopbackServer(echo, latency=0.05) as server:
+        with subprocess.Popen(command(source, out, server), stderr=subprocess.DEVNULL) as process:
+            wait_for_lines(out, 30, process)
+            workers = children(process.pid)
+            process.kill()
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(pid) for pid in workers)
+        assert len(ids_in(out)) < 300
+        done = subprocess.run(
+            command(source, out, server, "--resume"), capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+    assert sorted(int(i) for i in ids_in(out)) == list(range(300))
