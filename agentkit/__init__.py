@@ -5,7 +5,8 @@ opt-in test kit is the public submodule `agentkit.testing`.
 """
 
 from ._agent import Agent, AgentEvent, Approver, RunFinished
-from ._batch import BatchItem, BatchResult, abatch, batch
+from ._batch import BatchItem, BatchResult, abatch
+from ._batchsync import batch
 from ._client import Backoff, ChatClient, ChatRequest, Timeout
 from ._exceptions import (
     AgentkitError,

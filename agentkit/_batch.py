@@ -1,9 +1,10 @@
 """Many conversations at once: a bounded pool of workers over a stream of inputs.
 
-`abatch()` is an async iterator of results in the order they finish; `batch()` is its sync
-twin (the async pool runs on its own event loop in a worker thread, so it also works inside
-a notebook). Never more than `concurrency` conversations are in flight, and inputs are
-pulled one at a time as workers free up: memory stays flat however many inputs there are.
+`abatch()` is an async iterator of results in the order they finish: the item-level runner
+every engine uses (one process, the worker processes of `_batchpool`, Ray actors); its sync
+twin `batch()` lives in `_batchsync`. Never more than `concurrency` conversations are in
+flight, and inputs are pulled one at a time as workers free up: memory stays flat however
+many inputs there are.
 
 Each item's failure is its result, not the batch's: a `BatchResult` carries the output or
 the error, the usage and the messages, so nothing is lost.
@@ -12,11 +13,8 @@ the error, the usage and the messages, so nothing is lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import queue
-import threading
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +22,7 @@ from ._agent import Agent
 from ._exceptions import APIError, RunError, UsageError
 from ._messages import Message, Usage, UserMessage
 
-__all__ = ["BatchItem", "BatchResult", "abatch", "batch"]
+__all__ = ["BatchItem", "BatchResult", "abatch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,36 +172,3 @@ async def _aiter(items: Iterable[BatchItem] | AsyncIterable[BatchItem]) -> Async
     else:
         for item in items:
             yield item
-
-
-def batch(
-    agent: Agent[Any], items: Iterable[BatchItem], *, concurrency: int = 8
-) -> Iterator[BatchResult]:
-    """The sync `abatch`: the pool runs on its own event loop in a worker thread."""
-    handoff: queue.Queue[BatchResult | BaseException | None] = queue.Queue(concurrency)
-    stop = threading.Event()
-
-    async def pump() -> None:
-        try:
-            async for result in abatch(agent, items, concurrency=concurrency):
-                handoff.put(result)
-                if stop.is_set():
-                    return
-        except BaseException as error:  # re-raised in the caller's thread
-            handoff.put(error)
-        else:
-            handoff.put(None)
-        # The connection pools made in this event loop close as it ends (`asyncio.run`).
-
-    thread = threading.Thread(target=asyncio.run, args=(pump(),), daemon=True)
-    thread.start()
-    try:
-        while (result := handoff.get()) is not None:
-            if isinstance(result, BaseException):
-                raise result
-            yield result
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock the pool if it waits to hand over a result
-            with contextlib.suppress(queue.Empty):
-                handoff.get(timeout=0.05)

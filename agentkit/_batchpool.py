@@ -27,6 +27,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -35,16 +36,20 @@ from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
 from ._agent import Agent
-from ._batch import BatchItem, abatch
+from ._batch import BatchItem, BatchResult, abatch
 from ._batchio import Finished, finished, item_id, parse_item
 from ._batchprogress import StatusLine
 from ._exceptions import AgentkitError, UsageError
+from ._log import logger
 from ._ratelimit import Lease, PermitLedger, RateLimiter
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
-__all__ = ["AgentFactory", "Pool", "default_workers"]
+__all__ = ["AgentFactory", "Entry", "Pool", "default_workers"]
+
+#: What the pool runs: (a number unique in the run, an input line or an item).
+Entry = tuple[int, "str | BatchItem"]
 
 #: Builds the agent of one worker, given the rate limiter it must use (or `None`). It is sent
 #: to the worker processes, so it must be picklable: a module-level function, or a
@@ -123,7 +128,7 @@ class _ToParent:
 def _worker(
     factory: AgentFactory,
     concurrency: int,
-    settings: str,
+    settings: str | None,
     work: Connection,
     permits: Connection | None,
 ) -> None:
@@ -139,7 +144,7 @@ def _worker(
 async def _work(
     factory: AgentFactory,
     concurrency: int,
-    settings: str,
+    settings: str | None,
     work: Connection,
     permits: Connection | None,
     lock: threading.Lock,
@@ -154,9 +159,9 @@ async def _work(
     except AgentkitError as error:
         send(("fatal", str(error)))
         return
-    queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue()
+    queue: asyncio.Queue[Entry | None] = asyncio.Queue()
     stop = asyncio.Event()
-    numbers: dict[str, int] = {}
+    numbers: dict[str, list[int]] = {}  # an item's id -> its numbers (ids may repeat)
     loop = asyncio.get_running_loop()
 
     def receive() -> None:
@@ -180,21 +185,45 @@ async def _work(
 
     async def items() -> AsyncIterator[BatchItem]:
         while (entry := await queue.get()) is not None:
-            number, line = entry
-            item = parse_item(line, number)
-            numbers[item.id] = number
+            number, payload = entry
+            item = payload if isinstance(payload, BatchItem) else parse_item(payload, number)
+            numbers.setdefault(item.id, []).append(number)
             yield item
 
     loop.add_reader(work.fileno(), receive)
     try:
         async for result in abatch(agent, items(), concurrency=concurrency, stop=stop):
-            send(("result", (numbers.pop(result.id), finished(result, agent, settings))))
+            number = numbers[result.id].pop()
+            if not numbers[result.id]:
+                del numbers[result.id]
+            if settings is None:  # the caller wants the results themselves
+                send(("result", (number, _picklable(result))))
+            else:
+                send(("result", (number, finished(result, agent, settings))))
     finally:
         loop.remove_reader(work.fileno())
         await agent.client.aclose()
         if limiter is not None:
             limiter.close()
     send(("bye", None))
+
+
+def _picklable(result: BatchResult) -> BatchResult:
+    """`result`, or it with an error and output that can cross to the parent process."""
+    try:
+        pickle.dumps(result)
+    except Exception as error:  # an output or an exception that does not pickle
+        return BatchResult(
+            result.id,
+            error=ChildProcessError(
+                f"The result could not be sent from the worker process ({error}); "
+                f"it was: {result.error or result.output!r:.300}"
+            ),
+            usage=result.usage,
+            messages=result.messages,
+            seconds=result.seconds,
+        )
+    return result
 
 
 # --------------------------------------------------------------------------- parent side
@@ -221,7 +250,7 @@ class _Worker:
         their_work.close()
         if their_permits is not None:
             their_permits.close()
-        self.items: dict[int, str] = {}  # sent, no result yet: line number -> line
+        self.items: dict[int, str | BatchItem] = {}  # sent, no result yet
         self.done = False  # said bye, or died and was dealt with
         self.ended = False  # was told there are no more items
 
@@ -235,7 +264,8 @@ class Pool:
 
     Args:
         factory: Builds each worker's agent (picklable).
-        settings: The settings hash results are written with.
+        settings: The settings hash results are written with, as output lines (`Finished`);
+            `None`: the `BatchResult`s themselves.
         workers: How many processes.
         concurrency: Conversations in flight over all of them.
         limits: Requests and tokens per minute for all of them together (or `None`s).
@@ -247,7 +277,7 @@ class Pool:
         self,
         factory: AgentFactory,
         *,
-        settings: str,
+        settings: str | None,
         workers: int,
         concurrency: int,
         limits: tuple[float | None, float | None],
@@ -265,22 +295,25 @@ class Pool:
         self.status = status
         self.stopping = stopping
         self.dropped = 0  # items handed out but not run (a stop drained them)
-        self._entries: Iterator[tuple[int, str]] = iter(())
-        self._write: Callable[[Finished], None] = lambda result: None
-        self._retry: collections.deque[tuple[int, str]] = collections.deque()
+        self._entries: Iterator[Entry] = iter(())
+        self._write: Callable[[Any], None] = lambda result: None
+        self._retry: collections.deque[Entry] = collections.deque()
         self._deaths: collections.Counter[int] = collections.Counter()
         self._workers: list[_Worker] = []
         self._exhausted = False
         self._cancelled = False
-        self._wake = os.pipe()
+        self._wake = os.pipe()  # written to wake the loop (a cancel from another thread)
+        self._running = True
 
     def cancel(self) -> None:
         """Stop at once (safe from a signal handler): workers abort what is in flight."""
         self._cancelled = True
-        os.write(self._wake[1], b"x")
+        if self._running:
+            with contextlib.suppress(OSError):
+                os.write(self._wake[1], b"x")
 
-    def run(self, entries: Iterator[tuple[int, str]], write: Callable[[Finished], None]) -> None:
-        """Run every entry (line number, line); `write` gets each result, in this thread.
+    def run(self, entries: Iterator[Entry], write: Callable[[Any], None]) -> None:
+        """Run every entry; `write` gets each result (see `settings`), in this thread.
 
         Raises:
             UsageError: A worker could not build its agent.
@@ -296,10 +329,11 @@ class Pool:
                 if worker.process.is_alive():
                     worker.process.terminate()
                 worker.process.join(timeout=5)
+            self._running = False
             for end in self._wake:
                 os.close(end)
 
-    def _next(self) -> tuple[int, str] | None:
+    def _next(self) -> Entry | None:
         """The next item to hand out: one to rerun, or the next of the input."""
         if self._retry:
             return self._retry.popleft()
@@ -409,10 +443,11 @@ class Pool:
         worker.items.clear()
         if self.stopping.is_set():
             return
-        print(
-            f"agentkit batch: worker {worker.index + 1} died (exit status {status}); "
-            "its unfinished items run again",
-            file=self.status,
+        logger().warning(
+            "agentkit.batch.worker_died",
+            worker=worker.index + 1,
+            exit_status=status,
+            rerun=len(self._retry),
         )
         replacement = _Worker(self, worker.index)
         self._workers[worker.index] = replacement
@@ -422,19 +457,23 @@ class Pool:
                 self._top_up(other)
 
 
-def _died(line: str, number: int, status: int | None, settings: str) -> Finished:
+def _died(
+    payload: str | BatchItem, number: int, status: int | None, settings: str | None
+) -> Finished | BatchResult:
     """The failed result of an item whose worker died each time it ran it."""
-    name = item_id(line, number)
     message = (
         f"The worker process running this item died {MAX_DEATHS} times (last exit status "
-        f"{status}); it was not run again. --resume --retry-failed tries it once more."
+        f"{status}); it was not run again."
     )
+    if isinstance(payload, BatchItem):
+        return BatchResult(payload.id, error=ChildProcessError(message))
+    name = item_id(payload, number)
     record = {
         "id": name,
         "ok": False,
         "settings": settings,
         "output": None,
-        "error": {"type": "WorkerDied", "message": message},
+        "error": {"type": "WorkerDied", "message": message + " --retry-failed runs it again."},
         "usage": {"requests": 0, "prompt_tokens": None, "completion_tokens": None, "tool_calls": 0},
         "seconds": 0.0,
         "messages": [],

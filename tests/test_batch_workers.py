@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from agentkit import Agent, BatchItem, UsageError, batch
 from agentkit.cli import main
 from agentkit.testing import LoopbackServer, Reply
 
@@ -113,7 +115,8 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(tmp_path, key):
             os.kill(victim, signal.SIGKILL)
             _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
-        assert "died (exit status -9); its unfinished items run again" in err
+        assert "agentkit.batch.worker_died" in err
+        assert "exit_status=-9" in err
     assert sorted(int(i) for i in ids_in(out)) == list(range(300))
 
 
@@ -136,3 +139,24 @@ def test_a_batch_killed_outright_resumes_to_exactly_one_line_per_input(tmp_path,
         )
         assert done.returncode == 0, done.stderr
     assert sorted(int(i) for i in ids_in(out)) == list(range(300))
+
+
+def make_agent(base_url: str) -> Agent:
+    """Each worker process builds its own agent (module level: it is sent to them)."""
+    return Agent("gpt-3.5-turbo", api_key="sk-test", base_url=base_url)
+
+
+def test_the_library_batch_runs_in_worker_processes_too():
+    items = [BatchItem(str(n), f"Q{n}") for n in range(60)]
+    with LoopbackServer(echo, latency=0.01) as server:
+        factory = functools.partial(make_agent, server.base_url)
+        results = list(batch(factory, items, workers=2, concurrency=8, requests_per_minute=60_000))
+    assert sorted(int(r.id) for r in results) == list(range(60))
+    assert all(r.ok and r.output == f"answer to Q{r.id}" for r in results)
+    assert all(r.usage.requests == 1 for r in results)
+
+
+def test_workers_need_a_function_that_builds_the_agent():
+    agent = Agent("gpt-3.5-turbo", api_key="sk-test")
+    with pytest.raises(UsageError, match="pass a function that builds the agent"):
+        batch(agent, [], workers=2)
