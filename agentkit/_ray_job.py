@@ -26,6 +26,7 @@ the results that came back are written, and `--resume` runs the rest.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -65,7 +66,12 @@ def connect(address: str | None) -> None:
                 "`ray start --head`, or pass its address (--address auto, or "
                 "ray://host:10001)."
             ) from None
-    ray.data.DataContext.get_current().enable_progress_bars = False  # agentkit shows its own
+    # The command shows its own progress line: Ray Data's progress, plans and notes would
+    # break it up (its errors still show).
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
 
 
 class RayEngine:
