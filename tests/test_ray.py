@@ -210,6 +210,90 @@ def test_bad_pool_settings_are_usage_errors(cluster):
         map_agents(dataset, lambda: agent_at("http://127.0.0.1:9/v1"), concurrency=0)
 
 
+# ------------------------------------------------------- rows in and out (no cluster)
+
+
+def test_rows_take_the_shapes_of_batch_lines():
+    """A prompt, messages before a prompt, or messages ending with the user's; Arrow's
+    nulls (a field another row had) are dropped; no id: a stable hash of the content."""
+    from agentkit import BatchItem, SystemMessage, UserMessage
+    from agentkit.ray import _row_item
+
+    plain = _row_item({"id": 7, "prompt": "Hi", "messages": None})
+    assert plain == BatchItem("7", "Hi")
+    chat = _row_item(
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief.", "name": None},
+                {"role": "user", "content": "2 + 2?", "name": None},
+            ],
+            "prompt": None,
+        }
+    )
+    assert isinstance(chat, BatchItem)
+    assert chat.prompt == UserMessage("2 + 2?")
+    assert chat.history == (SystemMessage("Be brief."),)
+    again = _row_item({"prompt": None, "messages": [{"role": "user", "content": "2 + 2?"}]})
+    assert isinstance(again, BatchItem)
+    assert len(chat.id) == 16
+    assert chat.id == _row_item(
+        {"messages": [{"role": "system", "content": "Be brief.", "name": None},
+                      {"role": "user", "content": "2 + 2?", "name": None}], "prompt": None}
+    ).id  # fmt: skip
+    assert again.id != chat.id
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"id": "a"}, "needs a 'prompt'"),
+        ({"id": "a", "prompt": 3}, "'prompt' must be text"),
+        ({"id": "a", "messages": "hi"}, "'messages' must be a list"),
+        ({"id": "a", "messages": [{"role": "human", "content": "x"}]}, "human"),
+        ({"id": "a", "messages": [{"role": "system", "content": "x"}]}, "ending with a user"),
+    ],
+)
+def test_a_row_that_is_no_prompt_is_a_failed_result(row, message):
+    from agentkit import BatchResult
+    from agentkit.ray import _row_item
+
+    result = _row_item(row)
+    assert isinstance(result, BatchResult)
+    assert result.id == "a"
+    assert isinstance(result.error, UsageError)
+    assert message in str(result.error)
+
+
+def test_result_rows_fit_the_schema():
+    """Text stays text, structured output is JSON, errors keep their type and status."""
+    import pyarrow as pa
+    from pydantic import BaseModel
+
+    from agentkit import AssistantMessage, BadRequestError, BatchResult, Usage, UserMessage
+    from agentkit.ray import _row
+
+    class Answer(BaseModel):
+        value: int
+
+    chat = (UserMessage("6 * 7?"), AssistantMessage("42"))
+    rows = [
+        _row(BatchResult("t", "42", usage=Usage(requests=1), messages=chat, seconds=0.5)),
+        _row(BatchResult("s", Answer(value=42))),
+        _row(BatchResult("e", error=BadRequestError("Refused", status_code=400))),
+    ]
+    table = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
+    got = {row["id"]: row for row in table.to_pylist()}
+    assert got["t"]["output"] == "42"
+    assert json.loads(got["t"]["messages"])[1] == {"role": "assistant", "content": "42"}
+    assert json.loads(got["s"]["output"]) == {"value": 42}
+    assert (got["e"]["ok"], got["e"]["error_type"], got["e"]["status"]) == (
+        False,
+        "BadRequestError",
+        400,
+    )
+    assert got["e"]["output"] is None
+
+
 # ----------------------------------------------------------------------- the command
 
 
