@@ -20,8 +20,8 @@ it is full; the driver keeps one block at a time).
 What a kill costs: a killed actor's block runs again on another actor (Ray retries it; its
 results leave the actor only when the whole block is done, so none is written twice); a
 killed driver loses the results not yet written, which `--resume` runs again. Ctrl-C stops
-at once (the blocks are all handed to Ray up front, so there is no "no new items" step):
-the results that came back are written, and `--resume` runs the rest.
+when the next block of results comes back (the blocks are all handed to Ray up front, so
+there is no "no new items" step): what came back is written, and `--resume` runs the rest.
 """
 
 from __future__ import annotations

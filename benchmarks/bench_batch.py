@@ -35,6 +35,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -159,28 +160,56 @@ def run_ray(
     return run_local(base_url, source, out, 1, max(concurrency // workers, 1), on_ray)
 
 
-def tree_cpu_seconds(exclude: int) -> float:
-    """CPU time of this process and all its descendants, alive or ended (Ray's raylet and
-    actors included), but for the process `exclude` (the simulator). Linux: /proc."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended meanwhile
-            continue
-        pid = int(stat.parent.name)
-        parents[pid] = int(fields[1])
-        # user + system, and the same of its children that ended and were waited for
-        times[pid] = sum(int(fields[i]) for i in (11, 12, 13, 14)) / os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid, seconds in times.items():
-        ancestor = pid
-        while ancestor not in (os.getpid(), exclude, 0, 1) and ancestor in parents:
-            ancestor = parents[ancestor]
-        if ancestor == os.getpid():
-            total += seconds
-    return total
+class TreeCpu:
+    """CPU time of this process and all its descendants (Ray's raylet and actors included)
+    but the simulator, from `start()` to `stop()`. Linux: /proc.
+
+    Processes come and go during a run, and some parents (Ray's raylet) do not collect their
+    children's times, so each process is sampled every 0.2 s and its last figure kept: a
+    process that ends loses at most its last 0.2 s.
+    """
+
+    def __init__(self, exclude: int) -> None:
+        self.exclude = exclude
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> None:
+        self.first = self._sample()
+        self.last = dict(self.first)
+        self.thread.start()
+
+    def stop(self) -> float:
+        self.done.set()
+        self.thread.join()
+        self.last.update(self._sample())
+        return sum(seconds - self.first.get(pid, 0.0) for pid, seconds in self.last.items())
+
+    def _watch(self) -> None:
+        while not self.done.wait(0.2):
+            self.last.update(self._sample())
+
+    def _sample(self) -> dict[int, float]:
+        parents: dict[int, int] = {}
+        times: dict[int, float] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            pid = int(stat.parent.name)
+            parents[pid] = int(fields[1])
+            times[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ours = {}
+        for pid, seconds in times.items():
+            ancestor = pid
+            while ancestor not in (os.getpid(), self.exclude, 0, 1) and ancestor in parents:
+                ancestor = parents[ancestor]
+            if ancestor == os.getpid():
+                ours[pid] = seconds
+        return ours
 
 
 #: The engines part 2 can run; each takes (base URL, input, output, workers, concurrency).
@@ -197,14 +226,16 @@ def part_two(base_url: str, server_pid: int, args: argparse.Namespace) -> None:
         source.write_text("".join(f'"Question {n}"\n' for n in range(count)))
         if args.engine == "ray":
             start_ray(max(args.workers))  # the cluster's start is not part of a run
-        for workers in args.workers:
-            out = Path(folder, f"out-{workers}.jsonl")
-            cpu = (tree_cpu_seconds(server_pid), cpu_seconds(server_pid))
+        for run, workers in enumerate(args.workers):
+            out = Path(folder, f"out-{run}.jsonl")  # a --workers list may repeat a count
+            tree = TreeCpu(exclude=server_pid)
+            tree.start()
+            simulator = cpu_seconds(server_pid)
             rss = peak_rss_mb()
             started = time.perf_counter()
             times, failed = ENGINES[args.engine](base_url, source, out, workers, concurrency)
             seconds = time.perf_counter() - started
-            busy = (tree_cpu_seconds(server_pid) - cpu[0], cpu_seconds(server_pid) - cpu[1])
+            busy = (tree.stop(), cpu_seconds(server_pid) - simulator)
             low, high = times[len(times) // 10], times[len(times) * 9 // 10]
             rate = (len(times) * 8 // 10) / (high - low)
             growth = peak_rss_mb() - rss
