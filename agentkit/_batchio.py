@@ -16,6 +16,7 @@ from __future__ import annotations
 import array
 import bisect
 import hashlib
+import heapq
 import itertools
 import json
 import os
@@ -54,6 +55,9 @@ def key_of(item_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(item_id.encode(), digest_size=8).digest(), "big")
 
 
+_RUN = 1 << 16
+
+
 class KeySet:
     """A set of 64-bit keys in a sorted array: 8 bytes each, `in` by bisection.
 
@@ -66,7 +70,14 @@ class KeySet:
     __slots__ = ("_keys",)
 
     def __init__(self, keys: Iterable[int] = ()) -> None:
-        self._keys = array.array("Q", sorted(keys))
+        # Sorted in runs merged together: a list of Python ints (40 bytes each) is only
+        # ever made of one run, so a million ids peak at about 24 MB, not 60.
+        unsorted = keys if isinstance(keys, array.array) else array.array("Q", keys)
+        runs = [
+            array.array("Q", sorted(unsorted[start : start + _RUN]))
+            for start in range(0, len(unsorted), _RUN)
+        ]
+        self._keys = array.array("Q", heapq.merge(*runs))
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, int):
@@ -374,8 +385,8 @@ def scan_output(out: Path, settings: str, *, retry_failed: bool = False) -> Outp
     """
     if not out.exists() or out.stat().st_size == 0:
         return OutputState()
-    ok: list[int] = []
-    failed: list[int] = []
+    ok = array.array("Q")  # 8 bytes an id, not a Python int's 40
+    failed = array.array("Q")
     lines = 0
     tail: int | None = None  # where a cut-off last line starts
     ends_open = False  # the last line is whole but lacks its newline
@@ -405,7 +416,7 @@ def scan_output(out: Path, settings: str, *, retry_failed: bool = False) -> Outp
         with out.open("ab") as file:
             file.write(b"\n")
     answered = KeySet(ok)
-    state = OutputState(answered, KeySet([k for k in failed if k not in answered]), lines)
+    state = OutputState(answered, KeySet(k for k in failed if k not in answered), lines)
     if retry_failed and len(state.failed):
         _drop_failed(out, settings, answered)
         state.lines -= len(failed)

@@ -43,7 +43,7 @@ from ._batchio import (
     read_lines,
     scan_output,
 )
-from ._batchpool import AgentFactory, Pool
+from ._batchpool import AgentFactory, Pool, default_workers
 from ._batchprogress import Progress, StatusLine
 from ._ratelimit import RateLimiter
 
@@ -80,7 +80,7 @@ class BatchJob:
         out: The output file (appended to).
         settings: What shapes the answers; its hash keys the results.
         concurrency: The most conversations in flight, over all workers.
-        workers: Processes to spread them over (1: this one).
+        workers: Processes to spread them over (1: this one; `None`: see `default_workers`).
         requests_per_minute: One budget for all workers, or `None`.
         tokens_per_minute: One budget for all workers, or `None`.
         resume: Skip the items the output already holds.
@@ -100,7 +100,7 @@ class BatchJob:
         *,
         settings: Mapping[str, Any],
         concurrency: int,
-        workers: int = 1,
+        workers: int | None = 1,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         resume: bool = False,
@@ -211,8 +211,9 @@ class BatchJob:
             signal.signal(signal.SIGINT, self._interrupt)
         try:
             with self.out.open("a", encoding="utf-8") as out:
-                if self.workers > 1 or self.engine is not None:
-                    self._run_pool(out)
+                workers = self.workers or default_workers(self.concurrency, progress.to_run)
+                if workers > 1 or self.engine is not None:
+                    self._run_pool(out, workers)
                 else:
                     asyncio.run(self._run_here(out))
             self._checkpoint()
@@ -230,11 +231,11 @@ class BatchJob:
             return 130
         return 1 if progress.failed or progress.failed_before else 0
 
-    def _run_pool(self, out: IO[str]) -> None:
+    def _run_pool(self, out: IO[str], workers: int) -> None:
         pool = self.engine or Pool(
             self.factory,
             settings=self.settings,
-            workers=self.workers,
+            workers=workers,
             concurrency=self.concurrency,
             limits=self.limits,
             status=self.status,

@@ -25,12 +25,14 @@ import asyncio
 import collections
 import contextlib
 import json
+import math
 import multiprocessing
 import os
 import pickle
 import signal
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
@@ -59,16 +61,24 @@ AgentFactory = Callable[[RateLimiter | None], Agent[Any]]
 #: An item whose worker died this many times is written as failed, not run again.
 MAX_DEATHS = 2
 
+#: How long workers told to stop at once may take to send what has finished.
+CANCEL_SECONDS = 5.0
 
-def default_workers(concurrency: int) -> int:
-    """The usable cores, at most 8, and at most one per 16 conversations.
+
+def default_workers(concurrency: int, items: int) -> int:
+    """The usable cores, at most 8, one per 16 conversations, one per 100 items to run.
+
+    A worker is a fresh interpreter: worth its start-up only when one event loop would be
+    kept busy for a while.
 
     Examples:
-        >>> default_workers(16)
-        1
+        >>> default_workers(16, 10_000), default_workers(256, 150)
+        (1, 1)
     """
+    if sys.platform == "win32":
+        return 1  # see `Pool`
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, 8, concurrency // 16))
+    return max(1, min(cores or 1, 8, concurrency // 16, items // 100))
 
 
 # --------------------------------------------------------------------------- worker side
@@ -156,8 +166,11 @@ async def _work(
     limiter = None if permits is None else RateLimiter(source=_PipeSource(permits))
     try:
         agent = factory(limiter)
-    except AgentkitError as error:
-        send(("fatal", str(error)))
+    except Exception as error:  # every worker would fail alike: stop the run, say why
+        text = (
+            str(error) if isinstance(error, AgentkitError) else f"{type(error).__name__}: {error}"
+        )
+        send(("fatal", f"A worker process could not build its agent: {text}"))
         return
     queue: asyncio.Queue[Entry | None] = asyncio.Queue()
     stop = asyncio.Event()
@@ -284,6 +297,8 @@ class Pool:
         status: StatusLine,
         stopping: threading.Event,
     ) -> None:
+        if sys.platform == "win32":  # a worker waits on its pipe with `loop.add_reader`
+            raise UsageError("Worker processes need Linux or macOS; on Windows use one.")
         self.factory = factory
         self.settings = settings
         self.size = workers
@@ -357,6 +372,7 @@ class Pool:
 
     def _loop(self) -> None:
         drained = False
+        deadline = math.inf
         while any(not w.done for w in self._workers):
             if self.stopping.is_set() and not drained:
                 drained = True
@@ -365,8 +381,11 @@ class Pool:
                     worker.send(("drain", None))
             if self._cancelled:
                 self._cancelled = False
+                deadline = time.monotonic() + CANCEL_SECONDS
                 for worker in self._workers:
                     worker.send(("cancel", None))
+            if time.monotonic() > deadline:
+                return  # a worker that does not stop: `run` terminates it
             waiting: dict[Any, tuple[_Worker, str]] = {}
             for worker in self._workers:
                 if not worker.done:

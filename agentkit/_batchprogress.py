@@ -95,7 +95,7 @@ class StatusLine:
         self.live = stream.isatty() if live is None else live
         self._shown = ""
         self._partial = ""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a Ctrl-C handler may write while a write is on
 
     def show(self, line: str) -> None:
         """Draw the progress line (live: in place; else: as a line of its own)."""

@@ -205,7 +205,6 @@ def _batch(args: argparse.Namespace) -> int:
     import structlog
 
     from ._batchjob import BatchJob
-    from ._batchpool import default_workers
     from ._batchprogress import StatusLine
 
     if args.concurrency < 1:
@@ -221,7 +220,7 @@ def _batch(args: argparse.Namespace) -> int:
         Path(args.out),
         settings=_settings(args),
         concurrency=args.concurrency,
-        workers=args.workers or default_workers(args.concurrency),
+        workers=args.workers,
         requests_per_minute=args.rpm,
         tokens_per_minute=args.tpm,
         resume=args.resume,
@@ -304,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         help="processes to run them in (default: the usable cores, at most 8, "
-        "at most one per 16 conversations)",
+        "one per 16 conversations, one per 100 items)",
     )
     batch.add_argument("--rpm", type=float, help="requests per minute, across all workers")
     batch.add_argument("--tpm", type=float, help="tokens per minute, across all workers")

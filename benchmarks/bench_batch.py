@@ -1,7 +1,7 @@
 """Batch throughput against the simulator with 100 ms latency: concurrency, then workers.
 
 Run: python benchmarks/bench_batch.py [--seconds S] [--latency L] [--workers N,...]
-         [--concurrency C,...] [--scaling-concurrency C] [--engine local|ray]
+         [--concurrency C,...] [--scaling-concurrency C] [--engine local|ray] [--resume-lines N]
 
 Each item is one request (a question answered in text), so the bound is `concurrency /
 latency` items a second. The simulator runs in its own process.
@@ -22,6 +22,9 @@ of the client processes (together) and of the simulator.
 only; not counted): `--workers` is then the number of actors, which share the concurrency.
 The client CPU counts every process of the run (driver, raylet, actors), start-ups included,
 and is also printed per item, with the growth of the driver's peak memory.
+
+Part 3 (`--resume-lines N`): what `--resume` keeps in memory per finished id, scanning an
+output of N results.
 
 On a shared or busy machine absolute figures move a lot; compare the rows of one run.
 """
@@ -260,6 +263,36 @@ def part_two(base_url: str, server_pid: int, args: argparse.Namespace) -> None:
         )
 
 
+def part_three(lines: int) -> None:
+    """What `--resume` keeps of an output of `lines` results (tracemalloc: Python's heap)."""
+    import tracemalloc
+
+    from agentkit._batchio import scan_output
+
+    record = (
+        '"ok": true, "settings": "abc", "output": "It is sunny in the city today.", '
+        '"error": null, "usage": {"requests": 1}, "seconds": 0.1, "messages": []}'
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder, "out.jsonl")
+        with out.open("w") as file:
+            for n in range(lines):
+                file.write(f'{{"id": "item-{n}", {record}\n')
+        size = out.stat().st_size
+        tracemalloc.start()
+        started = time.perf_counter()
+        state = scan_output(out, "abc")
+        seconds = time.perf_counter() - started
+        kept, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert len(state.ok) == lines
+    print()
+    print(
+        f"--resume over {lines:,} results ({size / 1e6:.0f} MB): keeps {kept / lines:.1f} "
+        f"bytes an id, {peak / lines:.1f} at the peak, {seconds:.1f} s under tracemalloc"
+    )
+
+
 def numbers(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part]
 
@@ -272,6 +305,9 @@ def main() -> None:
     parser.add_argument("--workers", type=numbers, default=[1, 2], help="part 2; '' skips it")
     parser.add_argument("--scaling-concurrency", type=int, default=256)
     parser.add_argument("--engine", choices=sorted(ENGINES), default="local")
+    parser.add_argument(
+        "--resume-lines", type=int, default=0, help="part 3: scan an output of this many results"
+    )
     args = parser.parse_args()
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", SERVER.format(latency=args.latency)],
@@ -286,6 +322,8 @@ def main() -> None:
             part_one(base_url, server.pid, args)
         if args.workers:
             part_two(base_url, server.pid, args)
+        if args.resume_lines:
+            part_three(args.resume_lines)
     finally:
         server.kill()
 

@@ -95,12 +95,12 @@ def test_workers_run_every_item_once_within_one_rate_budget(tmp_path, key):
     assert sorted(int(r["id"]) for r in records) == list(range(100))
     assert all(r["ok"] and r["output"] == f"answer to Q{r['id']}" for r in records)
     arrivals.sort()
-    for window in (1.0, 2.0):
+    for window in (2.0, 3.0):  # (two workers with a limiter each would send twice as many)
         most = max(
             sum(1 for later in arrivals[i:] if later < start + window)
             for i, start in enumerate(arrivals)
         )
-        assert most <= 1200 * (window + 1.0) / 60 + 1 + 2  # 2: arrival jitter
+        assert most <= 1200 * (window + 1.0) / 60 + 1 + 5  # 5: arrivals bunched by a busy CPU
     assert arrivals[-1] - arrivals[0] >= (100 - 41) / 20 * 0.9
 
 
@@ -160,3 +160,12 @@ def test_workers_need_a_function_that_builds_the_agent():
     agent = Agent("gpt-3.5-turbo", api_key="sk-test")
     with pytest.raises(UsageError, match="pass a function that builds the agent"):
         batch(agent, [], workers=2)
+
+
+def broken_agent() -> Agent:
+    raise ImportError("No module named 'my_tools'")
+
+
+def test_a_worker_that_cannot_build_its_agent_stops_the_run_with_the_reason():
+    with pytest.raises(UsageError, match="could not build its agent: ImportError: No module"):
+        list(batch(broken_agent, [BatchItem("1", "Q")], workers=2))
