@@ -126,7 +126,9 @@ def measured(base_url: str, conversations: int, only: str) -> list[str]:
     labels = []
     for style in ("tools", "functions"):
         for stream in (False, True):
-            agent = Agent(MODELS[style], tools=[weather], stream=stream, client=client)
+            agent = Agent(
+                MODELS[style], tools=[weather], stream=stream, client=client, api_style=style
+            )
             assert agent.style == style, f"agentkit sends {MODELS[style]} as {agent.style}"
             floor_run, floor_arun = floor_loops(base_url, style, stream)
 

@@ -72,7 +72,7 @@ from typing import Any, Literal
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "pages" / "performance.md"
 QUESTION = "What is the weather like in Boston?"
-MODEL = "gpt-4o-mini"  # not in agentkit's catalog: the fallback takes `tools`
+MODEL = "gpt-4o-mini"  # not in agentkit's catalog: api_style="tools" says how it takes functions
 KEY = "sk-bench"
 
 IMPLS = ("agentkit", "floor", "floor-pools", "openai", "pydantic-ai", "agents-sdk")
@@ -414,7 +414,8 @@ class Agentkit:
         client = ChatClient(api_key=KEY, base_url=base_url)
         weather = tool(get_current_weather)
         self.agents = {
-            s: Agent(MODEL, tools=[weather], stream=s, client=client) for s in (False, True)
+            s: Agent(MODEL, tools=[weather], stream=s, client=client, api_style="tools")
+            for s in (False, True)
         }
         assert self.agents[False].style == "tools", "agentkit does not send gpt-4o-mini as tools"
 
