@@ -229,6 +229,10 @@ def _batch(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         status=status,
     )
+    if args.engine == "ray":  # the conversations run on a Ray cluster; the rest stays here
+        from ._ray_job import use_ray
+
+        use_ray(job, address=args.address, actors=args.actors)
     return job.run()  # each worker starts and stops its agent's MCP servers, if any
 
 
@@ -311,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--retry-failed", action="store_true", help="with --resume: run failed items again"
     )
+    batch.add_argument(
+        "--engine", choices=["local", "ray"], default="local",
+        help="where conversations run: this process, or a Ray cluster (extra: ray)",
+    )  # fmt: skip
+    batch.add_argument("--address", help="with --engine ray: auto, host:port or ray://host:port")
+    batch.add_argument("--actors", type=int, help="with --engine ray: default, the cluster's CPUs")
     _agent_options(batch)
     batch.set_defaults(handler=_batch)
 

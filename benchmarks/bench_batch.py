@@ -1,7 +1,7 @@
 """Batch throughput against the simulator with 100 ms latency: concurrency, then workers.
 
 Run: python benchmarks/bench_batch.py [--seconds S] [--latency L] [--workers N,...]
-         [--concurrency C,...] [--scaling-concurrency C] [--engine local] [--resume-lines N]
+         [--concurrency C,...] [--scaling-concurrency C] [--engine local|ray] [--resume-lines N]
 
 Each item is one request (a question answered in text), so the bound is `concurrency /
 latency` items a second. The simulator runs in its own process.
@@ -18,6 +18,11 @@ the workers' start-up (a fresh interpreter each) is left out; it is printed apar
 per run: items/s, its share of the bound, the scaling over one worker, and the CPU share
 of the client processes (together) and of the simulator.
 
+`--engine ray` runs the same job on a Ray cluster it starts on this machine (127.0.0.1
+only; not counted): `--workers` is then the number of actors, which share the concurrency.
+The client CPU counts every process of the run (driver, raylet, actors), start-ups included,
+and is also printed per item, with the growth of the driver's peak memory.
+
 Part 3 (`--resume-lines N`): what `--resume` keeps in memory per finished id, scanning an
 output of N results.
 
@@ -33,6 +38,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,12 +65,6 @@ def cpu_seconds(pid: int | None = None) -> float:
         return time.process_time()
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu_seconds() -> float:
-    """CPU time of the child processes that ended (the batch's workers, once joined)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def bench_agent(base_url: str, limiter: RateLimiter | None) -> Agent[str]:
@@ -106,7 +106,12 @@ def part_one(base_url: str, server_pid: int, args: argparse.Namespace) -> None:
 
 
 def run_local(
-    base_url: str, source: Path, out: Path, workers: int, concurrency: int
+    base_url: str,
+    source: Path,
+    out: Path,
+    workers: int,
+    concurrency: int,
+    prepare: Callable[[Any], None] | None = None,
 ) -> tuple[list[float], int]:
     """`agentkit batch`'s job on this machine; the times results were written, and failures."""
     import io
@@ -122,6 +127,8 @@ def run_local(
         workers=workers,
         status=io.StringIO(),
     )
+    if prepare is not None:
+        prepare(job)
     times: list[float] = []
     write = job.write
 
@@ -134,8 +141,82 @@ def run_local(
     return times, job.progress.failed
 
 
+def start_ray(cpus: int) -> None:
+    """A Ray cluster of `cpus` CPUs on this machine, on 127.0.0.1 only, for `--engine ray`."""
+    import ray
+
+    os.environ.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0")
+    ray.init(
+        num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False
+    )
+
+
+def run_ray(
+    base_url: str, source: Path, out: Path, workers: int, concurrency: int
+) -> tuple[list[float], int]:
+    """The same job with `--engine ray`: `workers` actors share `concurrency`."""
+    from agentkit._ray_job import use_ray
+
+    def on_ray(job: Any) -> None:
+        use_ray(job, address=None, actors=workers)
+
+    return run_local(base_url, source, out, 1, max(concurrency // workers, 1), on_ray)
+
+
+class TreeCpu:
+    """CPU time of this process and all its descendants (Ray's raylet and actors included)
+    but the simulator, from `start()` to `stop()`. Linux: /proc.
+
+    Processes come and go during a run, and some parents (Ray's raylet) do not collect their
+    children's times, so each process is sampled every 0.2 s and its last figure kept: a
+    process that ends loses at most its last 0.2 s.
+    """
+
+    def __init__(self, exclude: int) -> None:
+        self.exclude = exclude
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> None:
+        self.first = self._sample()
+        self.last = dict(self.first)
+        self.thread.start()
+
+    def stop(self) -> float:
+        self.done.set()
+        self.thread.join()
+        self.last.update(self._sample())
+        return sum(seconds - self.first.get(pid, 0.0) for pid, seconds in self.last.items())
+
+    def _watch(self) -> None:
+        while not self.done.wait(0.2):
+            self.last.update(self._sample())
+
+    def _sample(self) -> dict[int, float]:
+        parents: dict[int, int] = {}
+        times: dict[int, float] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            pid = int(stat.parent.name)
+            parents[pid] = int(fields[1])
+            times[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ours = {}
+        for pid, seconds in times.items():
+            ancestor = pid
+            while ancestor not in (os.getpid(), self.exclude, 0, 1) and ancestor in parents:
+                ancestor = parents[ancestor]
+            if ancestor == os.getpid():
+                ours[pid] = seconds
+        return ours
+
+
 #: The engines part 2 can run; each takes (base URL, input, output, workers, concurrency).
-ENGINES: dict[str, Callable[..., tuple[list[float], int]]] = {"local": run_local}
+ENGINES: dict[str, Callable[..., tuple[list[float], int]]] = {"local": run_local, "ray": run_ray}
 
 
 def part_two(base_url: str, server_pid: int, args: argparse.Namespace) -> None:
@@ -146,19 +227,22 @@ def part_two(base_url: str, server_pid: int, args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder, "in.jsonl")
         source.write_text("".join(f'"Question {n}"\n' for n in range(count)))
-        for workers in args.workers:
-            out = Path(folder, f"out-{workers}.jsonl")
-            cpu = (cpu_seconds() + children_cpu_seconds(), cpu_seconds(server_pid))
+        if args.engine == "ray":
+            start_ray(max(args.workers))  # the cluster's start is not part of a run
+        for run, workers in enumerate(args.workers):
+            out = Path(folder, f"out-{run}.jsonl")  # a --workers list may repeat a count
+            tree = TreeCpu(exclude=server_pid)
+            tree.start()
+            simulator = cpu_seconds(server_pid)
+            rss = peak_rss_mb()
             started = time.perf_counter()
             times, failed = ENGINES[args.engine](base_url, source, out, workers, concurrency)
             seconds = time.perf_counter() - started
-            busy = (
-                cpu_seconds() + children_cpu_seconds() - cpu[0],
-                cpu_seconds(server_pid) - cpu[1],
-            )
+            busy = (tree.stop(), cpu_seconds(server_pid) - simulator)
             low, high = times[len(times) // 10], times[len(times) * 9 // 10]
             rate = (len(times) * 8 // 10) / (high - low)
-            rows.append((workers, count, failed, times[0] - started, rate, busy, seconds))
+            growth = peak_rss_mb() - rss
+            rows.append((workers, count, failed, times[0] - started, rate, busy, seconds, growth))
     print()
     print(
         f"agentkit batch's job, engine {args.engine}: concurrency {concurrency} over all "
@@ -166,14 +250,16 @@ def part_two(base_url: str, server_pid: int, args: argparse.Namespace) -> None:
     )
     print(
         f"{'workers':>7} {'failed':>6} {'first result':>12} {'items/s':>9} {'of bound':>9} "
-        f"{'x 1 worker':>10} {'CPU: clients, simulator':>24}"
+        f"{'x 1 worker':>10} {'CPU: clients, simulator':>24} {'client CPU/item':>15} "
+        f"{'driver RSS growth':>17}"
     )
     single = rows[0][4] if rows and rows[0][0] == 1 else None
-    for workers, _count, failed, first, rate, busy, seconds in rows:
+    for workers, count, failed, first, rate, busy, seconds, growth in rows:
         scaling = f"{rate / single:.2f}" if single else "-"
         print(
             f"{workers:>7} {failed:>6} {first:>11.1f}s {rate:>9.1f} {rate / bound:>8.1%} "
             f"{scaling:>10} {busy[0] / seconds:>15.0%} {busy[1] / seconds:>8.0%}"
+            f" {busy[0] / count * 1000:>12.2f} ms {growth:>13.1f} MiB"
         )
 
 

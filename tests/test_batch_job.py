@@ -249,10 +249,14 @@ def test_unusable_paths_give_one_clear_line(tmp_path, key, capsys, setup, messag
 
 
 def test_an_item_bigger_than_the_token_budget_fails_alone_and_at_once(tmp_path, key):
-    """It could never be sent within --tpm: an error for that item, not a stall of all."""
+    """It could never be sent within --tpm: an error for that item, not a stall of all.
+
+    (3,000 tokens: over the budget, within the model's 4,096-token window, which is checked
+    first.)
+    """
     source = write_lines(
         tmp_path / "in.jsonl",
-        [{"id": "small", "prompt": "hi"}, {"id": "huge", "prompt": "word " * 5000}],
+        [{"id": "small", "prompt": "hi"}, {"id": "huge", "prompt": "word " * 3000}],
     )
     out = tmp_path / "out.jsonl"
     started = time.monotonic()
