@@ -348,6 +348,19 @@ def test_engine_ray_refuses_bad_actor_counts_before_connecting(tmp_path, monkeyp
     assert "--actors must be at least 1, not 0" in capsys.readouterr().err
 
 
+def test_engine_ray_refuses_mcp_servers_before_connecting(tmp_path, monkeypatch, capsys):
+    """MCP sessions do not travel to Ray actors: one clear line, nothing started."""
+    monkeypatch.setenv("GOAPI_KEY", "sk-test")
+    source = tmp_path / "in.jsonl"
+    write_input(source, 2)
+    argv = ["batch", str(source), "--out", str(tmp_path / "o.jsonl"), "--engine", "ray"]
+    assert main([*argv, "--mcp", "python -c pass"]) == 2
+    err = capsys.readouterr().err
+    assert "--mcp/--mcp-url do not work with --engine ray" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o.jsonl").exists()
+
+
 def test_a_killed_driver_resumes_without_loss_or_duplicates(cluster, tmp_path, monkeypatch):
     """SIGKILL the driver (a separate process on the same cluster) mid-run, then resume:
     every input has exactly one line, all ok."""
