@@ -23,6 +23,9 @@ goapi.assert_complete()
   fits the prompt, then answers with the result.
 - `ScriptedGoAPI` is an httpx transport for sync and async clients; `LoopbackServer` serves
   the same scripts on a real socket (timeouts, stalls, resets, many connections).
+- `DemoServices` answers the ready tools' web services (weather, search) with demo data.
+- `offline()` is all of it at once: the demo model on a loopback server, the demo services,
+  and no network (what the examples and `agentkit run --offline` use).
 - `block_network()` makes any connection beyond this machine fail.
 
 This module is independent of agentkit's own wire code on purpose: it is the oracle that code
@@ -44,14 +47,19 @@ from typing import Any, TypeAlias
 
 import httpx
 
+from ._demo_services import DemoServices
+from ._strict import CHAT_PATH, Rejection, check_request
+
 __all__ = [
     "DemoModel",
+    "DemoServices",
     "Fault",
     "LoopbackServer",
     "Reply",
     "ScriptError",
     "ScriptedGoAPI",
     "block_network",
+    "offline",
 ]
 
 _CREATED = 1_700_000_000
@@ -498,7 +506,9 @@ def _split(events: list[bytes | float], read_size: int | None) -> list[bytes | f
 class _Script:
     """What the server will do next, and what it was asked (thread-safe)."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, strict: bool = True) -> None:
+        self.strict = strict
+        self.rejected: list[tuple[int, str]] = []
         self._entries: list[Entry] | None = None if callable(script) else list(script)
         self._answer = script if callable(script) else None
         self._used = 0
@@ -546,10 +556,28 @@ def _parse(content: bytes) -> dict[str, Any]:
 
 
 def _plan(
-    script: _Script, content: bytes, headers: Mapping[str, str]
+    script: _Script,
+    content: bytes,
+    headers: Mapping[str, str],
+    method: str = "POST",
+    path: str = CHAT_PATH,
 ) -> tuple[int, list[tuple[str, str]], list[bytes | float], float, bool]:
     """(status, headers, body pieces, stall before start, disconnect) for one request."""
-    body = _parse(content)
+    if script.strict:  # refused as the real API would, before the script sees it
+        checked = check_request(method, path, headers, content)
+        if isinstance(checked, Rejection):
+            with script._lock:
+                script.rejected.append((checked.status, checked.message))
+            return (
+                checked.status,
+                [("content-type", "application/json")],
+                [checked.body()],
+                0.0,
+                False,
+            )
+        body = checked
+    else:
+        body = _parse(content)
     entry, number = script.next(body, headers)
     if isinstance(entry, Fault):
         return entry.status, list(entry.headers), [entry.body], 0.0, entry.disconnect
@@ -568,19 +596,29 @@ class ScriptedGoAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
     Args:
         script: The entries to serve in order (`Reply`, `Fault`), or a callable that answers
             each request body (such as `DemoModel()`).
+        strict: Refuse what the real API refuses, before the script sees it: 404 for any
+            method or path but `POST /v1/chat/completions`, 401 without `Authorization:
+            Bearer <key>`, 400 for a body that is not valid under the chat-completions request
+            schema (the message names the field) or a `tool` message that answers no call.
+            `strict=False` serves anything (for testing odd servers).
 
     Stalls do not sleep: a stall longer than the request's read timeout raises
     `httpx.ReadTimeout` at once, as the socket would have; a shorter one passes instantly.
     Use `LoopbackServer` for real waiting.
     """
 
-    def __init__(self, script: Script) -> None:
-        self._script = _Script(script)
+    def __init__(self, script: Script, *, strict: bool = True) -> None:
+        self._script = _Script(script, strict)
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """Every request body received, parsed, in order."""
+        """Every request body the script answered, parsed, in order."""
         return self._script.requests
+
+    @property
+    def rejected(self) -> list[tuple[int, str]]:
+        """`(status, message)` of every request refused by the strict checks, in order."""
+        return self._script.rejected
 
     @property
     def headers(self) -> list[dict[str, str]]:
@@ -594,7 +632,9 @@ class ScriptedGoAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _respond(
         self, request: httpx.Request, content: bytes
     ) -> tuple[int, list[tuple[str, str]], list[bytes]]:
-        status, headers, pieces, stall, disconnect = _plan(self._script, content, request.headers)
+        status, headers, pieces, stall, disconnect = _plan(
+            self._script, content, request.headers, request.method, request.url.raw_path.decode()
+        )
         if disconnect:
             raise httpx.ConnectError("scripted: the connection was dropped", request=request)
         read = (request.extensions.get("timeout") or {}).get("read")
@@ -655,18 +695,20 @@ class LoopbackServer:
 
     Stalls really wait, so timeouts can be tested; `latency` is added before every response
     (for throughput benchmarks); connections are kept alive; a `Fault.dropped()` closes the
-    connection without answering.
+    connection without answering. `strict` checks requests as `ScriptedGoAPI` does.
 
     Examples:
         >>> with LoopbackServer([Reply.text("hi")]) as server:
         ...     r = httpx.post(f"{server.base_url}/chat/completions",
-        ...                    json={"model": "gpt-4", "messages": []})
+        ...                    headers={"Authorization": "Bearer sk-test"},
+        ...                    json={"model": "gpt-4", "messages": [{"role": "user",
+        ...                                                         "content": "Hello"}]})
         >>> r.json()["choices"][0]["message"]["content"]
         'hi'
     """
 
-    def __init__(self, script: Script, *, latency: float = 0.0) -> None:
-        self._script = _Script(script)
+    def __init__(self, script: Script, *, latency: float = 0.0, strict: bool = True) -> None:
+        self._script = _Script(script, strict)
         self.latency = latency
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -684,8 +726,13 @@ class LoopbackServer:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """Every request body received, parsed, in order."""
+        """Every request body the script answered, parsed, in order."""
         return self._script.requests
+
+    @property
+    def rejected(self) -> list[tuple[int, str]]:
+        """`(status, message)` of every request refused by the strict checks, in order."""
+        return self._script.rejected
 
     def assert_complete(self) -> None:
         """Fail if scripted entries were never requested, or a request found none."""
@@ -743,6 +790,7 @@ class LoopbackServer:
         """Answer one request; whether the connection stays open."""
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
+        method, path = ([*lines[0].split(" "), "", ""])[:2]
         headers = {
             k.strip().lower(): v.strip()
             for k, _, v in (line.partition(":") for line in lines[1:] if line)
@@ -753,7 +801,7 @@ class LoopbackServer:
         try:
             try:
                 status, response_headers, pieces, stall, disconnect = _plan(
-                    self._script, content, headers
+                    self._script, content, headers, method, path
                 )
             except ScriptError as error:
                 status, response_headers = 500, [("content-type", "text/plain")]
@@ -824,8 +872,11 @@ def _is_local(address: Any) -> bool:
 
 
 @contextlib.contextmanager
-def block_network() -> Iterator[None]:
+def block_network(why: str = "tests must not touch the network") -> Iterator[None]:
     """Make any DNS look-up or connection beyond loopback raise `NetworkBlockedError`.
+
+    Args:
+        why: The start of the error's message.
 
     Examples:
         >>> with block_network():
@@ -839,7 +890,7 @@ def block_network() -> Iterator[None]:
 
     def check(address: Any, what: str) -> None:
         if not _is_local(address):
-            raise NetworkBlockedError(f"tests must not touch the network ({what} {address!r})")
+            raise NetworkBlockedError(f"{why} ({what} {address!r})")
 
     def connect(self: socket.socket, address: Any) -> None:
         check(address, "connect to")
@@ -865,3 +916,34 @@ def block_network() -> Iterator[None]:
         for name, original in originals.items():
             setattr(socket.socket, name, original)
         socket.getaddrinfo = real_getaddrinfo
+
+
+# ----------------------------------------------------------------------- offline mode
+
+
+@contextlib.contextmanager
+def offline() -> Iterator[LoopbackServer]:
+    """Run agents with nothing leaving this machine: a demo model and demo web services.
+
+    Starts a `LoopbackServer` with the `DemoModel` (point an agent at its `base_url`, with any
+    key), routes the ready tools' web services (`agentkit_tools`: weather, search) to
+    `DemoServices`, and blocks every other connection beyond loopback while the block runs.
+    Answers built from demo data say so: "(demo data)".
+
+    Examples:
+        >>> from agentkit import Agent
+        >>> from agentkit_tools import get_current_weather
+        >>> with offline() as server, Agent(tools=[get_current_weather],
+        ...                                 base_url=server.base_url, api_key="offline") as agent:
+        ...     print(agent.run("What is the weather like in Boston?").output)
+        Here is what I found: Boston (demo data), Massachusetts, United States: 22°C, clear sky, ...
+    """
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(block_network("offline: nothing may leave this machine"))
+        try:
+            from agentkit_tools import use_transport
+        except ImportError:  # pragma: no cover - installed with agentkit; a custom build may not
+            pass
+        else:
+            stack.enter_context(use_transport(DemoServices()))
+        yield stack.enter_context(LoopbackServer(DemoModel()))

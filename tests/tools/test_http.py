@@ -65,7 +65,7 @@ def test_a_known_error_status_is_left_to_the_caller():
     [
         (httpx.ConnectTimeout("timed out"), "^Test did not answer in time; try again later.$"),
         (httpx.ConnectError("[Errno -2] Name or service not known"),
-         r"^Test is unreachable \(ConnectError: \[Errno -2\] Name or service not known\)\.$"),
+         r"^Test could not be reached: no network\? \(\[Errno -2\] Name or service not known\)$"),
     ],
 )  # fmt: skip
 def test_transport_errors_are_service_errors(error, message):

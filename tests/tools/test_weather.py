@@ -235,7 +235,7 @@ def test_unreachable_service(web):
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
     web.route(GEO, refuse)
-    with pytest.raises(ServiceError, match="Open-Meteo geocoding is unreachable"):
+    with pytest.raises(ServiceError, match="Open-Meteo geocoding could not be reached: no network"):
         get_current_weather("Boston")
 
 

@@ -97,6 +97,8 @@ def get_json(
             response = client.get(url, params=params)
     except httpx.TimeoutException as exc:
         raise ServiceError(f"{service} did not answer in time; try again later.") from exc
+    except httpx.TransportError as exc:  # not the model's fault: say what the user can check
+        raise ServiceError(f"{service} could not be reached: no network? ({exc})") from exc
     except httpx.HTTPError as exc:
         raise ServiceError(f"{service} is unreachable ({type(exc).__name__}: {exc}).") from exc
     if response.is_error and response.status_code not in ok_statuses:
