@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from ._client import ChatClient, ChatRequest, Timeout
 from ._exceptions import APIError, UsageError
@@ -56,6 +56,9 @@ OutputT = TypeVar("OutputT")
 Approver: TypeAlias = Callable[[ToolCall], "bool | str | Awaitable[bool | str]"]
 """Decides on a call to a tool that requires approval: `True` runs it, `False` or a reason
 refuses it (the reason is sent to the model). May be a coroutine function."""
+
+if TYPE_CHECKING:
+    from ._logstore import ConversationLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,7 @@ class Agent(Generic[OutputT]):
         limits: Usage budgets for each run.
         catalog: Where model names are looked up.
         client: A `ChatClient` to share (its HTTP pools) between agents.
+        log: Record every run (prompt, chat, usage, errors) in this `ConversationLog`.
 
     Examples:
         >>> from agentkit import Agent, tool
@@ -142,6 +146,7 @@ class Agent(Generic[OutputT]):
         limits: UsageLimits | None = ...,
         catalog: ModelCatalog | None = ...,
         client: ChatClient | None = ...,
+        log: ConversationLog | None = ...,
     ) -> None: ...
 
     @overload
@@ -168,6 +173,7 @@ class Agent(Generic[OutputT]):
         limits: UsageLimits | None = ...,
         catalog: ModelCatalog | None = ...,
         client: ChatClient | None = ...,
+        log: ConversationLog | None = ...,
     ) -> None: ...
 
     def __init__(
@@ -193,6 +199,7 @@ class Agent(Generic[OutputT]):
         limits: UsageLimits | None = None,
         catalog: ModelCatalog | None = None,
         client: ChatClient | None = None,
+        log: ConversationLog | None = None,
     ) -> None:
         info = model if isinstance(model, ModelInfo) else (catalog or default_catalog).get(model)
         if max_turns < 1:
@@ -227,6 +234,7 @@ class Agent(Generic[OutputT]):
         self.settings = settings or ModelSettings()
         self.deps = deps
         self.approve = approve
+        self.log = log
         self._plan = RunPlan(
             model=info,
             tools=indexed,
@@ -331,7 +339,8 @@ class Agent(Generic[OutputT]):
             messages.append(UserMessage(prompt))
         else:
             messages.append(UserMessage(tuple(prompt)))
-        return agent_flow(self._plan, messages, deps=self.deps if deps is _UNSET else deps)
+        flow = agent_flow(self._plan, messages, deps=self.deps if deps is _UNSET else deps)
+        return flow if self.log is None else self.log.watch(flow, self.model.name, messages[-1])
 
     def _request(self, action: CallModel) -> ChatRequest:
         return ChatRequest(
