@@ -230,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command's argument parser."""
     parser = argparse.ArgumentParser(
         prog="agentkit",
+        allow_abbrev=False,  # `batch --log` is not an abbreviation of `--log-level`
         description=(
             "Run function-calling agents on GoAPI (or any OpenAI-compatible "
             "chat-completions service)."

@@ -264,6 +264,7 @@ Script: TypeAlias = "Sequence[Reply | Fault] | Callable[[dict[str, Any]], Reply 
 # ----------------------------------------------------------------------- the demo model
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URL = re.compile(r"https?://[^\s\"'<>]+")
 _SUM = re.compile(r"[\d(][\d\s.+\-*/%()^]*[\d)]")
 _NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+")
 _PLACE = re.compile(r"\b(?:in|at|for|near)\s+([A-Z][\w'.-]*(?:[ ,]+[A-Z][\w'.-]*)*)")
@@ -275,7 +276,7 @@ class DemoModel:
     - With functions offered and a user message last, it calls the offered function whose
       name and description share the most words with the message, with arguments made from
       the message: a place name (`... in Boston?`) for string parameters that look like
-      places, an email address for `email`, the arithmetic in the message for `expression`,
+      places, a URL for `url`, an email address for `email`, the arithmetic in the message for `expression`,
       a capitalised full name for `name`, the message itself for other strings, the first
       enum value, `1` for numbers, `true` for booleans, empty lists and objects.
     - With a function result last, it answers with that result.
@@ -336,6 +337,8 @@ def _arguments_for(parameters: Mapping[str, Any], text: str) -> dict[str, Any]:
             arguments[name] = {}
         elif place and any(w in name for w in ("location", "place", "city", "where")):
             arguments[name] = place.group(1).rstrip(" ,.")
+        elif "url" in name and (url := _URL.search(text)):
+            arguments[name] = url.group(0).rstrip(".,;:!?)")
         elif "email" in name and (email := _EMAIL.search(text)):
             arguments[name] = email.group(0)
         elif any(w in name for w in ("expression", "formula")) and (sums := _SUM.findall(text)):
@@ -733,6 +736,11 @@ class LoopbackServer:
     def rejected(self) -> list[tuple[int, str]]:
         """`(status, message)` of every request refused by the strict checks, in order."""
         return self._script.rejected
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        """Every answered request's headers (names in lower case), in order."""
+        return self._script.headers
 
     def assert_complete(self) -> None:
         """Fail if scripted entries were never requested, or a request found none."""
