@@ -33,6 +33,7 @@ from ._exceptions import (
     UsageError,
     UsageLimitExceeded,
 )
+from ._logstore import ConversationLog, LogEntry
 from ._loop import RunResult, ToolCallFinished, ToolCallStarted, UsageLimits
 from ._messages import (
     AssistantMessage,
@@ -77,10 +78,12 @@ __all__ = [
     "ChatRequest",
     "ContentPart",
     "ContextLengthExceededError",
+    "ConversationLog",
     "GatewayError",
     "ImagePart",
     "InsufficientQuotaError",
     "InternalServerError",
+    "LogEntry",
     "MaxTurnsExceeded",
     "Message",
     "ModelCatalog",
