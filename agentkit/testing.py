@@ -276,9 +276,10 @@ class DemoModel:
     - With functions offered and a user message last, it calls the offered function whose
       name and description share the most words with the message, with arguments made from
       the message: a place name (`... in Boston?`) for string parameters that look like
-      places, a URL for `url`, an email address for `email`, the arithmetic in the message for `expression`,
-      a capitalised full name for `name`, the message itself for other strings, the first
-      enum value, `1` for numbers, `true` for booleans, empty lists and objects.
+      places, a URL for `url`, an email address for `email`, the arithmetic in the message
+      for `expression`, a capitalised full name for `name`, the message itself for other
+      strings, the first enum value, `1` for numbers, `true` for booleans, empty lists and
+      objects.
     - With a function result last, it answers with that result.
     - Otherwise it says what it is.
 

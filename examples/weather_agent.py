@@ -26,7 +26,9 @@ def main(argv: list[str]) -> int:
     with (
         connect() as goapi,
         # A failing weather service is not the model's to fix: end the run with the error.
-        Agent("gpt-3.5-turbo", tools=[get_current_weather], on_tool_error="raise", **goapi) as agent,
+        Agent(
+            "gpt-3.5-turbo", tools=[get_current_weather], on_tool_error="raise", **goapi
+        ) as agent,
     ):
         print(f"> {question}")
         try:
@@ -38,8 +40,8 @@ def main(argv: list[str]) -> int:
                 elif isinstance(event, TextDelta):
                     print(event.text, end="", flush=True)
                 elif isinstance(event, RunFinished):
-                    calls = event.result.usage.tool_calls
-                    print(f"\n({event.result.turns} requests, {calls} tool call{'s' * (calls != 1)})")
+                    turns, calls = event.result.turns, event.result.usage.tool_calls
+                    print(f"\n({turns} requests, {calls} tool call{'s' * (calls != 1)})")
         except ServiceError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

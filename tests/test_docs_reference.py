@@ -11,7 +11,9 @@ from agentkit import _exceptions
 ROOT = Path(__file__).parent.parent
 PAGES = [*sorted((ROOT / "docs" / "pages").glob("*.md")), ROOT / "README.md"]
 CODE_WIDTH = 100  # as ruff's line length; the box shows it at the widths extra.css sets
-_FENCE = re.compile(r"^(?P<indent>[ \t]*)```[\w-]*[ \t]*\n(?P<code>.*?)^(?P=indent)```", re.M | re.S)
+_FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```[\w-]*[ \t]*\n(?P<code>.*?)^(?P=indent)```", re.M | re.S
+)
 
 
 def test_the_error_tree_draws_every_error_class():
@@ -23,7 +25,8 @@ def test_the_error_tree_draws_every_error_class():
         if isinstance(getattr(agentkit, name), type)
         and issubclass(getattr(agentkit, name), BaseException)
     }
-    drawn = set(re.findall(r"\b([A-Z]\w+(?:Error|Exceeded|Truncated|Retry))\b", _exceptions.__doc__))
+    names = r"\b([A-Z]\w+(?:Error|Exceeded|Truncated|Retry))\b"
+    drawn = set(re.findall(names, _exceptions.__doc__ or ""))
     assert errors - {"ArgumentError"} <= drawn, errors - drawn
 
 

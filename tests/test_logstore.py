@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agentkit import ConversationLog, InternalServerError, RunFinished
-from agentkit._logstore import SCHEMA_VERSION, _MIGRATIONS
+from agentkit._logstore import _MIGRATIONS, SCHEMA_VERSION
 from agentkit.testing import DemoModel, Fault, Reply
 from tests.helpers import scripted_agent
 
@@ -36,7 +36,8 @@ def test_every_driver_records_its_runs(tmp_path: Path, driver):
     assert (oldest.requests, oldest.tool_calls) == (2, 1)
     assert oldest.command == "library"
     assert [m["role"] for m in oldest.messages] == ["user", "assistant", "tool", "assistant"]
-    assert oldest.seconds is not None and oldest.seconds >= 0
+    assert oldest.seconds is not None
+    assert oldest.seconds >= 0
     assert newest.prompt == "What is the weather like in Paris?"
     assert newest.error is None
 
