@@ -216,3 +216,37 @@ def test_save_never_leaves_a_half_written_file(terminal_factory, tmp_path: Path)
     chat.type("/exit\r")
     assert chat.exit_code() == 0
     assert list(tmp_path.iterdir()) == []
+
+
+SLOW_TOOL = '''
+import time
+
+from agentkit import tool
+
+
+@tool
+def slow_lookup(query: str) -> str:
+    """Look something up, slowly."""
+    print("(looking)", flush=True)
+    time.sleep(60)
+    return "found"
+'''
+
+
+def test_ctrl_c_stops_an_answer_and_the_chat_goes_on(terminal_factory, tmp_path: Path):
+    """Ctrl-C while a tool runs stops that answer only: it is left out of the chat, and the
+    next question gets a clean one."""
+    tools = tmp_path / "slow_tools.py"
+    tools.write_text(SLOW_TOOL)
+    chat = terminal_factory("--tools", str(tools))
+    chat.expect("> ")
+    chat.type("Please look up the weather\r")
+    chat.expect(r"\(looking\)")
+    chat.type(CTRL_C)
+    chat.expect(r"\(stopped: this answer is not kept in the chat\)")
+    chat.expect("> ")
+    chat.type("/save " + str(tmp_path / "chat.json") + "\r")
+    assert "(saved 0 messages" in chat.expect("> ")
+    chat.type(CTRL_D)
+    assert chat.exit_code() == 0
+    assert "Traceback" not in chat.rest()

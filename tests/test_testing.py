@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 import httpx
 import pytest
 
 from agentkit import Agent, ChatClient, NotFoundError
-from agentkit.testing import DemoModel, Fault, LoopbackServer, Reply, ScriptedGoAPI, ScriptError
+from agentkit.testing import (
+    DemoModel,
+    DemoServices,
+    Fault,
+    LoopbackServer,
+    Reply,
+    ScriptedGoAPI,
+    ScriptError,
+    offline,
+)
 from tests.spec import assert_valid
 
 URL = "http://goapi.test/v1/chat/completions"
@@ -616,3 +626,105 @@ class TestStrict:
             agent.run("Hello")
         assert raised.value.status_code == 404
         assert "Invalid URL (POST /chat/completions)" in str(raised.value)
+
+
+# --------------------------------------------------------------------------- offline
+
+
+def is_loopback(address: Any) -> bool:
+    host = address[0] if isinstance(address, tuple) else address
+    return host in ("127.0.0.1", "::1", "localhost")
+
+
+class TestOffline:
+    def test_nothing_leaves_the_machine(self, monkeypatch: pytest.MonkeyPatch):
+        """Every look-up and connection of an offline run, recorded before any guard sees
+        it, goes to loopback: the model, the weather service and the search service."""
+        from agentkit_tools import get_current_weather, web_search
+
+        attempts: list[Any] = []
+        with offline() as server:
+            real_connect, real_lookup = socket.socket.connect, socket.getaddrinfo
+
+            def connect(self: socket.socket, address: Any) -> None:
+                attempts.append(address)
+                real_connect(self, address)
+
+            def lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+                attempts.append(host)
+                return real_lookup(host, *args, **kwargs)
+
+            monkeypatch.setattr(socket.socket, "connect", connect)
+            monkeypatch.setattr(socket, "getaddrinfo", lookup)
+            with Agent(
+                tools=[get_current_weather, web_search], base_url=server.base_url, api_key="x"
+            ) as agent:
+                weather = agent.run("What is the current weather like in Boston?").output
+                found = agent.run("Search the web for the Python programming language").output
+            monkeypatch.undo()
+        assert "Boston (demo data), Massachusetts, United States: 22°C, clear sky" in weather
+        assert "1. Python (programming language)" in found
+        assert attempts  # the recording saw the model's connections
+        assert all(is_loopback(a) for a in attempts), attempts
+
+    def test_any_other_host_is_unreachable(self):
+        transport = DemoServices()
+        with httpx.Client(transport=transport) as client, pytest.raises(httpx.ConnectError) as e:
+            client.get("https://example.com/")
+        assert "offline: example.com is not reachable" in str(e.value)
+        assert [str(u) for u in transport.requests] == ["https://example.com/"]
+
+    def test_the_weather_tools_on_demo_data(self):
+        from agentkit_tools import get_current_weather as now
+        from agentkit_tools import get_forecast, use_transport
+
+        with use_transport(DemoServices()):
+            boston = now("Boston, MA")
+            fahrenheit = now("Boston", unit="fahrenheit")
+            forecast = get_forecast("Paris, France", days=3)
+            made_up = now("Springfield")
+        assert boston.startswith(
+            "Boston (demo data), Massachusetts, United States: 22°C, clear sky, wind 11.2 km/h"
+        )
+        assert "71.6°F" in fahrenheit
+        assert "mp/h" in fahrenheit
+        lines = forecast.splitlines()
+        assert lines[0] == "Forecast for Paris (demo data), Île-de-France, France:"
+        assert [line[:10] for line in lines[1:]] == ["2025-06-02", "2025-06-03", "2025-06-04"]
+        assert made_up.startswith("Springfield (demo data): ")
+        with use_transport(DemoServices()):
+            assert now("Springfield") == made_up  # the same every time
+
+    def test_the_search_tools_on_demo_data(self):
+        from agentkit_tools import use_transport, web_search, wikipedia_summary
+
+        from agentkit import ToolRetry
+
+        with use_transport(DemoServices()):
+            hits = web_search("Guido van Rossum", limit=1)
+            summary = wikipedia_summary("Alan Turing")
+            none = web_search("quantum chromodynamics")
+            with pytest.raises(ToolRetry, match="no article titled"):
+                wikipedia_summary("No Such Page")
+        assert hits.splitlines()[0] == (
+            "1. Guido van Rossum <https://en.wikipedia.org/wiki/Guido_van_Rossum>"
+        )
+        assert summary.startswith("Alan Turing <https://en.wikipedia.org/wiki/Alan_Turing>")
+        assert summary.endswith("(demo data)")
+        assert none == "No results for 'quantum chromodynamics'. Try fewer or different keywords."
+
+    @pytest.mark.parametrize(
+        ("params", "status"),
+        [
+            ({"latitude": "x", "longitude": "1"}, 400),
+            ({"latitude": "91", "longitude": "1"}, 400),
+            ({"latitude": "nan", "longitude": "1"}, 400),
+            ({"latitude": "1", "longitude": "1", "forecast_days": "99"}, 400),
+            ({"latitude": "1", "longitude": "1", "current": "temperature_2m"}, 200),
+        ],
+    )
+    def test_the_forecast_service_checks_its_input(self, params: dict[str, str], status: int):
+        with httpx.Client(transport=DemoServices()) as client:
+            response = client.get("https://api.open-meteo.com/v1/forecast", params=params)
+        assert response.status_code == status
+        assert isinstance(response.json(), dict)
