@@ -24,6 +24,7 @@ from ._loop import (
     Action,
     Approve,
     CallModel,
+    OnRefusal,
     OnToolError,
     PlannedCall,
     RunPlan,
@@ -100,6 +101,9 @@ class Agent(Generic[OutputT]):
         tool_retries: How often in a row a tool may fail before the run ends.
         on_tool_error: `"feedback"` sends a tool's exception to the model; `"raise"`
             lets it propagate.
+        on_refusal: When the model refuses (its reply's `refusal`), `"raise"` ends the run
+            with `ModelRefusal`; `"output"` makes the refusal's text the run's output (with
+            an `output_type` other than `str`, a refusal always raises).
         settings: Request options (temperature, max_tokens, seed, ...).
         temperature: A shortcut for `settings.temperature`.
         timeout: The four HTTP timeouts (`Timeout`), or one number for all of them.
@@ -137,6 +141,7 @@ class Agent(Generic[OutputT]):
         max_turns: int = ...,
         tool_retries: int = ...,
         on_tool_error: OnToolError = ...,
+        on_refusal: OnRefusal = ...,
         settings: ModelSettings | None = ...,
         temperature: float | None = ...,
         timeout: Timeout | float | None = ...,
@@ -164,6 +169,7 @@ class Agent(Generic[OutputT]):
         max_turns: int = ...,
         tool_retries: int = ...,
         on_tool_error: OnToolError = ...,
+        on_refusal: OnRefusal = ...,
         settings: ModelSettings | None = ...,
         temperature: float | None = ...,
         timeout: Timeout | float | None = ...,
@@ -190,6 +196,7 @@ class Agent(Generic[OutputT]):
         max_turns: int = 20,
         tool_retries: int = 2,
         on_tool_error: OnToolError = "feedback",
+        on_refusal: OnRefusal = "raise",
         settings: ModelSettings | None = None,
         temperature: float | None = None,
         timeout: Timeout | float | None = None,
@@ -208,6 +215,8 @@ class Agent(Generic[OutputT]):
             raise UsageError(f"tool_retries must be 0 or more, not {tool_retries}.")
         if on_tool_error not in ("feedback", "raise"):
             raise UsageError(f"on_tool_error must be 'feedback' or 'raise', not {on_tool_error!r}.")
+        if on_refusal not in ("raise", "output"):
+            raise UsageError(f"on_refusal must be 'raise' or 'output', not {on_refusal!r}.")
         indexed = index_tools(tools)
         result_tool = None if output_type is str else output_tool(output_type)
         if result_tool is not None:
@@ -244,6 +253,7 @@ class Agent(Generic[OutputT]):
             on_tool_error=on_tool_error,
             limits=limits,
             has_approver=approve is not None,
+            on_refusal=on_refusal,
         )
         self._owns_client = client is None
         self.client = client or ChatClient(

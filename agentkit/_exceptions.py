@@ -20,20 +20,23 @@ AgentkitError                      root: `except agentkit.AgentkitError` catches
 │   │       └── GatewayError               Cloudflare 520-524, or a 5xx with an HTML page
 │   └── StreamError                the response started, then broke
 │       ├── TruncatedStreamError   the stream ended without a finish_reason or [DONE]
-│       └── StreamEventError       the server sent a `data: {"error": ...}` event mid-stream
+│       └── StreamEventError       the stream carried an error (`"error": {...}` or
+│                                  `finish_reason: "error"`); .partial_text: the text so far
 └── RunError                       the agent run stopped; .messages holds the chat so far
     ├── MaxTurnsExceeded           the model kept calling tools past max_turns
     ├── ToolRetriesExceeded        a tool's retry budget is spent (.tool_name, .last_error)
     ├── UsageLimitExceeded         a budget would be passed (.limit, .value, .maximum)
-    └── ToolCallTruncated          a call was cut off by finish_reason length/content_filter
+    ├── ToolCallTruncated          a call was cut off by finish_reason length/content_filter
+    └── ModelRefusal               the model refused to answer (.refusal: its words)
 
 ToolRetry                          outside the tree: a tool asks the model to try again
 ArgumentError                      outside the tree (in _tools): the model's arguments were
                                    invalid; its text is written for the model to fix them
 ```
 
-No error's text ever contains an API key: every message and body excerpt passes through
-`redact()` before it is stored.
+No error's text ever contains an API key: every message, body excerpt and header value
+(`request_id`, `cf_ray`) passes through `redact()` before it is stored, and the client
+scrubs the exact key it holds out of bodies and headers before they get here.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ __all__ = [
     "InsufficientQuotaError",
     "InternalServerError",
     "MaxTurnsExceeded",
+    "ModelRefusal",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -238,8 +242,9 @@ class APIStatusError(APIError):
         self.error_type = error_type
         self.param = None if param is None else redact(param)
         self.body = _excerpt(body)
-        self.request_id = request_id
-        self.cf_ray = cf_ray
+        # Header values may echo a key (a gateway's request id); scrub them like the body.
+        self.request_id = None if request_id is None else redact(request_id)
+        self.cf_ray = None if cf_ray is None else redact(cf_ray)
         self.retry_after = retry_after
         super().__init__(message, retryable=retryable)
 
@@ -324,11 +329,16 @@ class TruncatedStreamError(StreamError):
 
 
 class StreamEventError(StreamError):
-    """The server sent an error event (`data: {"error": ...}`) in the middle of a stream.
+    """The stream reported an error instead of ending its answer.
+
+    An event with a top-level `error` object (alone, or beside `choices` as OpenRouter sends
+    it), or a `finish_reason` of `"error"`. Retried like a broken stream, unless output had
+    reached the caller.
 
     Attributes:
-        code: The event's `code`, if any.
-        error_type: The event's `type`, if any.
+        code: The error's `code`, if any.
+        error_type: The error's `type`, if any.
+        partial_text: The answer's text that had arrived before the error (may be `""`).
     """
 
     def __init__(
@@ -337,10 +347,12 @@ class StreamEventError(StreamError):
         *,
         code: str | int | None = None,
         error_type: str | None = None,
+        partial_text: str = "",
         retryable: bool | None = None,
     ) -> None:
         self.code = code
         self.error_type = error_type
+        self.partial_text = partial_text
         super().__init__(message, retryable=retryable)
 
 
@@ -440,6 +452,24 @@ class ToolCallTruncated(RunError):
             f"{tool_name!r}; the call was not executed. Raise max_tokens or shorten the chat.",
             messages=messages,
         )
+
+
+class ModelRefusal(RunError):
+    """The model refused to answer (the reply's `refusal` field), so the run has no output.
+
+    Rephrase the request, or pass `on_refusal="output"` to the agent to get the refusal's
+    text as the run's output instead.
+
+    Attributes:
+        refusal: What the model said.
+    """
+
+    def __init__(self, refusal: str, *, messages: Sequence[Message] = ()) -> None:
+        self.refusal = refusal
+        shown = " ".join(refusal.split())
+        if len(shown) > 200:
+            shown = shown[:199] + "…"
+        super().__init__(f"The model refused to answer: {shown!r}", messages=messages)
 
 
 # --------------------------------------------------------------------------- signals

@@ -25,6 +25,7 @@ from typing import Any, Generic, Literal, TypeAlias, TypeVar
 from ._exceptions import (
     APIError,
     MaxTurnsExceeded,
+    ModelRefusal,
     RunError,
     ToolCallTruncated,
     ToolRetriesExceeded,
@@ -65,6 +66,7 @@ __all__ = [
 OutputT = TypeVar("OutputT")
 
 OnToolError: TypeAlias = Literal["feedback", "raise"]
+OnRefusal: TypeAlias = Literal["raise", "output"]
 
 #: Finish reasons that mean the reply was cut off: a call in it is never executed.
 _CUT_OFF = frozenset({"length", "content_filter"})
@@ -142,6 +144,7 @@ class RunPlan:
     on_tool_error: OnToolError = "feedback"
     limits: UsageLimits | None = None
     has_approver: bool = False
+    on_refusal: OnRefusal = "raise"
 
     def retries_for(self, name: str) -> int:
         """The retry budget of a tool (or of an unknown name the model keeps calling)."""
@@ -503,6 +506,7 @@ def agent_flow(
         ToolRetriesExceeded: A tool (or an unknown name) failed past its retry budget.
         UsageLimitExceeded: The next request or tool call would pass a limit.
         ToolCallTruncated: A reply ended by `length`/`content_filter` inside a call.
+        ModelRefusal: The model refused (unless `plan.on_refusal` is `"output"`).
     """
     run = _Run(plan, messages, deps)
     log = logger()
@@ -522,6 +526,9 @@ def agent_flow(
             reply = response.message
             messages.append(reply)
 
+            refused = reply.refusal is not None and not reply.calls
+            if refused and (plan.on_refusal == "raise" or plan.output_tool is not None):
+                raise ModelRefusal(reply.refusal or "", messages=messages)
             if reply.calls and response.finish_reason in _CUT_OFF:
                 raise ToolCallTruncated(
                     response.finish_reason or "", reply.calls[-1].name, messages=messages
@@ -544,7 +551,7 @@ def agent_flow(
                 run.check_budgets()
                 continue
             else:
-                output = reply.content or ""
+                output = reply.content or reply.refusal or ""
             outcome = "answer"
             return RunResult(
                 output=output,

@@ -1,7 +1,8 @@
 """The chat as domain types: messages, function calls, their results, and token usage.
 
 Plain, frozen, typed values with a `role` (or `kind`) discriminator. No JSON and no IO live
-here: turning these into request bodies and back, in either wire style, is `_wire`'s job.
+here: turning these into request bodies and back, in either wire style, is the job of
+`_wire` (requests, histories) and `_replies` (what the server answers).
 
 One shape serves both wire styles. A `ToolCall` has an `id` when the server gave one (the
 `tools` style) and `None` for a legacy `function_call`; a `ToolResult` keeps both the call's id
@@ -127,6 +128,19 @@ class AssistantMessage:
 
     calls: tuple[ToolCall, ...] = ()
     """The function calls, in the order the model made them (a list is stored as a tuple)."""
+
+    refusal: str | None = None
+    """Why the model declined to answer, when it said so in the `refusal` field.
+
+    An agent run ends with `ModelRefusal` then (unless `on_refusal="output"`).
+    """
+
+    reasoning: str | None = None
+    """The model's thinking, when the server sent it apart from the answer.
+
+    From thinking parts of `content` (Mistral), `reasoning_content` (DeepSeek) or `reasoning`
+    (OpenRouter, vLLM). Never part of `content`, never sent back to the server.
+    """
 
     role: Literal["assistant"] = field(default="assistant", init=False, repr=False)
     """Always `"assistant"`."""

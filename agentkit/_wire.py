@@ -2,12 +2,11 @@
 
 ```
 build_request()       messages + tools + settings -> the request body (a dict)
-parse_response()      a `chat.completion` body    -> ModelResponse
-ChunkAccumulator      `chat.completion.chunk`s    -> StreamDelta values, then ModelResponse
-parse_error()         status + body + headers     -> the matching APIStatusError
 dump_messages()       messages -> plain dicts (persistence; the `tools` style by default)
 load_messages()       plain dicts, in either style -> messages
 ```
+
+What the server sends back (answers, stream chunks, error responses) is read by `_replies`.
 
 The two styles differ only here. Legacy `functions`: one `function_call` per assistant
 message, results as `{"role": "function", "name", "content"}`. Newer `tools`: `tool_calls`
@@ -20,57 +19,26 @@ The TypedDict shapes of the wire live in this module and nowhere else.
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
-import re
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias, TypedDict
 
-from ._exceptions import (
-    APIStatusError,
-    AuthenticationError,
-    BadRequestError,
-    ContextLengthExceededError,
-    GatewayError,
-    InsufficientQuotaError,
-    InternalServerError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    StreamEventError,
-    TruncatedStreamError,
-    UsageError,
-)
+from ._exceptions import UsageError
 from ._messages import (
     AssistantMessage,
     ContentPart,
     ImagePart,
     Message,
-    ModelResponse,
-    StreamDelta,
     SystemMessage,
-    TextDelta,
     TextPart,
     ToolCall,
-    ToolCallDelta,
     ToolResult,
-    Usage,
     UserMessage,
 )
 from ._models import ApiStyle, ModelSettings
 from ._tools import Tool
 
-__all__ = [
-    "ChunkAccumulator",
-    "build_request",
-    "dump_messages",
-    "load_messages",
-    "parse_error",
-    "parse_response",
-    "retry_after",
-]
+__all__ = ["build_request", "dump_messages", "load_messages"]
 
 # --------------------------------------------------------------------------- wire shapes
 
@@ -177,7 +145,9 @@ def _message_dict(message: Message, style: ApiStyle, ids: _Ids) -> MessageDict:
             return {"role": "function", "name": message.name, "content": message.content}
         return {"role": "tool", "tool_call_id": ids.for_result(message), "content": message.content}
     if isinstance(message, AssistantMessage):
-        out: MessageDict = {"role": "assistant", "content": message.content}
+        # A refusal goes back as the text it is (the 2023 schema has no `refusal` field).
+        said = message.content if message.content is not None else message.refusal
+        out: MessageDict = {"role": "assistant", "content": said}
         if not message.calls:
             return out
         if style == "functions":
@@ -313,12 +283,16 @@ def _load_calls(
         arguments = function.get("arguments")
         if arguments is None:
             arguments = ""
+        elif lenient and isinstance(arguments, Mapping):  # an object, not its JSON text
+            arguments = json.dumps(arguments, ensure_ascii=False)
         call_id = entry.get("id") if isinstance(entry, Mapping) else None
+        if lenient and not name and not arguments:
+            continue  # `{"name": "", "arguments": ""}`: a server's empty placeholder, no call
         calls.append(
             ToolCall(
                 _text(name, where, "name"),
                 _text(arguments, where, "arguments"),
-                call_id if isinstance(call_id, str) else None,
+                call_id if isinstance(call_id, str) and (call_id or not lenient) else None,
             )
         )
     return tuple(calls)
@@ -339,7 +313,10 @@ def _load_message(data: object, where: str) -> Message:
     if role == "assistant":
         if content is not None:
             content = _text(content, where, "content")
-        return AssistantMessage(content, _load_calls(data, where))
+        refusal = data.get("refusal")
+        if refusal is not None:
+            refusal = _text(refusal, where, "refusal")
+        return AssistantMessage(content, _load_calls(data, where), refusal)
     if role == "tool":
         call_id = _text(data.get("tool_call_id"), where, "tool_call_id")
         return ToolResult(data.get("name") or "", _text(content, where, "content"), call_id)
@@ -445,306 +422,3 @@ def _choice(choice: str, style: ApiStyle) -> object:
     if style == "functions":
         return {"name": choice}
     return {"type": "function", "function": {"name": choice}}
-
-
-# --------------------------------------------------------------------------- responses
-
-
-def _usage(data: object) -> Usage:
-    if not isinstance(data, Mapping):
-        return Usage(requests=1, unreported_requests=1)
-    prompt, completion = data.get("prompt_tokens"), data.get("completion_tokens")
-    if not isinstance(prompt, int) or not isinstance(completion, int):
-        return Usage(requests=1, unreported_requests=1)
-    return Usage(requests=1, prompt_tokens=prompt, completion_tokens=completion)
-
-
-def parse_response(body: object) -> ModelResponse:
-    """A non-streamed `chat.completion` body as a `ModelResponse`.
-
-    Raises:
-        ValueError: The body is not a chat completion (the client turns this into an error
-            that quotes the body).
-        APIStatusError: The body is an error object sent with a success status.
-    """
-    if not isinstance(body, Mapping):
-        raise ValueError(f"expected a JSON object, got {type(body).__name__}")
-    if "error" in body and "choices" not in body:
-        raise parse_error(500, json.dumps(body).encode(), {})
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
-        raise ValueError("it has no 'choices'")
-    choice = choices[0]
-    message = choice.get("message")
-    if not isinstance(message, Mapping):
-        raise ValueError("its first choice has no 'message'")
-    content = message.get("content")
-    try:
-        calls = _load_calls(message, "response", lenient=True)
-    except UsageError as error:  # the server's reply is malformed, not the user's code
-        raise ValueError(str(error)) from None
-    if not isinstance(content, str) or (not content and calls):
-        content = None  # as a stream gives it: no text when there are only calls
-    reply = AssistantMessage(content, calls)
-    reason, usage = choice.get("finish_reason"), _usage(body.get("usage"))
-    return ModelResponse(reply, reason, usage, body.get("model"), body.get("id"))
-
-
-_ABSENT_NAMES = frozenset({"", "null", None})
-
-
-class _Call:
-    __slots__ = ("arguments", "id", "name", "position")
-
-    def __init__(self, position: int) -> None:
-        self.position = position
-        self.id: str | None = None
-        self.name: str | None = None
-        self.arguments: list[str] = []
-
-
-class ChunkAccumulator:
-    """Turns the chunks of a stream into the reply a non-streamed request would have given.
-
-    Feed each decoded `chat.completion.chunk` to `add()`, which returns the deltas it carries
-    (for a live display); call `finish()` at the end of the stream.
-
-    Tolerated, as real servers and proxies send them: `role` repeated in every delta;
-    legacy `delta.function_call` (name first, arguments in fragments, no index);
-    `delta.tool_calls` merged by `index` (indexes need not start at 0; `id` and `name` are
-    first-wins and later `""`/`"null"` names are ignored; two entries for one index in a
-    chunk are merged); usage in any chunk, also one with `choices: []`.
-
-    Examples:
-        >>> acc = ChunkAccumulator()
-        >>> acc.add({"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]})
-        [TextDelta(text='Hi')]
-        >>> _ = acc.add({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-        >>> acc.finish().message.content
-        'Hi'
-    """
-
-    __slots__ = ("_calls", "_id", "_model", "_text", "_usage", "finish_reason")
-
-    def __init__(self) -> None:
-        self._text: list[str] = []
-        self._calls: dict[int | None, _Call] = {}  # wire index (None: legacy) -> call
-        self._usage: object = None
-        self._model: str | None = None
-        self._id: str | None = None
-        self.finish_reason: str | None = None
-        """The `finish_reason` of the stream, once a chunk carried it."""
-
-    def add(self, chunk: Mapping[str, Any]) -> list[StreamDelta]:
-        """Take one chunk; return the deltas it carries.
-
-        Raises:
-            StreamEventError: The chunk is an error event (`{"error": {...}}`).
-        """
-        if self._id is None:
-            self._id, self._model = chunk.get("id"), chunk.get("model")
-        usage = chunk.get("usage")
-        if usage:
-            self._usage = usage
-        choices = chunk.get("choices")
-        if not choices:
-            if "error" in chunk:
-                raise _stream_error(chunk["error"])
-            return []
-        deltas: list[StreamDelta] = []
-        for choice in choices:
-            if choice.get("index", 0) != 0:
-                continue  # n > 1: only the first choice is kept
-            reason = choice.get("finish_reason")
-            if reason:
-                self.finish_reason = reason
-            delta = choice.get("delta")
-            if not delta:
-                continue
-            content = delta.get("content")
-            if content:
-                self._text.append(content)
-                deltas.append(TextDelta(content))
-            legacy = delta.get("function_call")
-            if legacy:
-                self._merge(None, None, legacy, deltas)
-            for entry in delta.get("tool_calls") or ():
-                self._merge(entry.get("index", 0), entry.get("id"), entry.get("function"), deltas)
-        return deltas
-
-    def _merge(
-        self,
-        index: int | None,
-        call_id: str | None,
-        function: Mapping[str, Any] | None,
-        deltas: list[StreamDelta],
-    ) -> None:
-        call = self._calls.get(index)
-        if call is None:
-            call = self._calls[index] = _Call(len(self._calls))
-        new_id = new_name = None
-        if call.id is None and call_id:
-            call.id = new_id = call_id
-        arguments = ""
-        if function:
-            name = function.get("name")
-            if call.name is None and name not in _ABSENT_NAMES:
-                call.name = new_name = name
-            arguments = function.get("arguments") or ""
-            if arguments:
-                call.arguments.append(arguments)
-        if arguments or new_name or new_id:
-            deltas.append(ToolCallDelta(call.position, new_name, arguments, new_id))
-
-    def finish(self, *, done: bool = False) -> ModelResponse:
-        """The whole reply, once the stream has ended.
-
-        Args:
-            done: Whether the stream ended with `data: [DONE]`.
-
-        Raises:
-            TruncatedStreamError: The stream ended with neither a `finish_reason` nor `[DONE]`.
-        """
-        if self.finish_reason is None and not done:
-            raise TruncatedStreamError(
-                "The stream ended before the answer was complete "
-                f"(no finish_reason and no [DONE]; {len(self._text)} text pieces and "
-                f"{len(self._calls)} calls had arrived)."
-            )
-        calls = tuple(
-            ToolCall(call.name or "", "".join(call.arguments), call.id)
-            for _, call in sorted(self._calls.items(), key=lambda item: item[1].position)
-        )
-        text = "".join(self._text)
-        message = AssistantMessage(text if text or not calls else None, calls)
-        return ModelResponse(
-            message, self.finish_reason, _usage(self._usage), self._model, self._id
-        )
-
-
-def _stream_error(error: object) -> StreamEventError:
-    if not isinstance(error, Mapping):
-        return StreamEventError(f"The server sent an error in the stream: {str(error)[:200]}")
-    message = str(error.get("message") or "no message")
-    return StreamEventError(
-        f"The server sent an error in the stream: {message}",
-        code=error.get("code"),
-        error_type=error.get("type"),
-    )
-
-
-# --------------------------------------------------------------------------- errors
-
-_TITLE = re.compile(rb"<title>\s*(.*?)\s*</title>", re.IGNORECASE | re.DOTALL)
-_CLOUDFLARE = frozenset({520, 521, 522, 523, 524})
-
-
-def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds the server asked to wait: `retry-after-ms`, else `Retry-After` (seconds or date).
-
-    Examples:
-        >>> retry_after({"retry-after-ms": "1500"}), retry_after({"retry-after": "2"})
-        (1.5, 2.0)
-    """
-    lowered = {key.lower(): value for key, value in headers.items()}
-    milliseconds = _seconds(lowered.get("retry-after-ms"))
-    if milliseconds is not None:
-        return milliseconds / 1000
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    seconds = _seconds(value)
-    if seconds is not None:
-        return seconds
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
-
-
-def _seconds(value: str | None) -> float | None:
-    """A finite, non-negative number from a header, or `None` ("nan" and "inf" are not)."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return max(number, 0.0) if math.isfinite(number) else None
-
-
-def _status_class(
-    status: int, code: object, error_type: object, html: bool
-) -> type[APIStatusError]:
-    if status == 400:
-        if code == "context_length_exceeded":
-            return ContextLengthExceededError
-        return BadRequestError
-    if status == 429:
-        if "insufficient_quota" in (code, error_type):
-            return InsufficientQuotaError
-        return RateLimitError
-    if status in _CLOUDFLARE or (status >= 500 and html):
-        return GatewayError
-    if status >= 500:
-        return InternalServerError
-    return {401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError}.get(
-        status, APIStatusError
-    )
-
-
-def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> APIStatusError:
-    """The typed error for an error response: status, error object or page, headers.
-
-    JSON bodies give `message`, `type`, `param` and `code`; anything else (a Cloudflare HTML
-    page) gives its `<title>` and a short excerpt. `x-should-retry` overrides whether the
-    client retries; 408 and 409 are retried too.
-
-    Examples:
-        >>> error = parse_error(429, b'{"error": {"message": "Slow down"}}', {"retry-after": "3"})
-        >>> type(error).__name__, error.retry_after, str(error)
-        ('RateLimitError', 3.0, 'HTTP 429: Slow down')
-    """
-    text = body.decode("utf-8", "replace")
-    lowered = {key.lower(): value for key, value in headers.items()}
-    message: str | None = None
-    code = error_type = param = None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    error = data.get("error") if isinstance(data, Mapping) else None
-    if isinstance(error, Mapping):
-        message = error.get("message") or None
-        code, error_type, param = error.get("code"), error.get("type"), error.get("param")
-    elif isinstance(error, str):
-        message = error
-    html = data is None and b"<" in body[:1024]
-    if message is None:
-        title = _TITLE.search(body)
-        if title:
-            message = " ".join(title.group(1).decode("utf-8", "replace").split())
-        elif html or not text.strip():
-            message = f"the server answered {status} without an error message"
-        else:
-            message = " ".join(text.split())[:200]
-        if lowered.get("server", "").lower() == "cloudflare" or "cf-ray" in lowered:
-            message = f"Cloudflare: {message}"
-    cls = _status_class(status, code, error_type, html)
-    retryable: bool | None = True if status in (408, 409) else None
-    should = lowered.get("x-should-retry")
-    if should in ("true", "false"):
-        retryable = should == "true"
-    return cls(
-        str(message),
-        status_code=status,
-        retry_after=retry_after(lowered),
-        code=code if isinstance(code, str | int) else None,
-        error_type=error_type if isinstance(error_type, str) else None,
-        param=param if isinstance(param, str) else None,
-        body=text,
-        request_id=lowered.get("x-request-id"),
-        cf_ray=lowered.get("cf-ray"),
-        retryable=retryable,
-    )

@@ -14,9 +14,10 @@ assert agent.run("Weather in Boston?").output == "It is sunny in Boston."
 goapi.assert_complete()
 ```
 
-- `Reply` scripts one answer (text, a call, parallel calls), with the quirks real servers and
-  proxies produce (ping lines, CRLF, `data:` without a space, repeated roles, tool indexes
-  not starting at 0, ...) and stream faults (a cut stream, an error event, a stall).
+- `Reply` scripts one answer (text, a call, parallel calls, a refusal), with the quirks real
+  servers and proxies produce (ping lines, CRLF, `data:` without a space, repeated roles, tool
+  indexes not starting at 0, content as typed parts, empty placeholders, calls without an
+  index, ...) and stream faults (a cut stream, an error event, a stall).
 - `Fault` scripts an error response (JSON errors, a Cloudflare HTML page, 429s with
   `Retry-After`, a dropped connection).
 - `DemoModel` is a deterministic stand-in for a model: it calls the offered function that
@@ -36,10 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import re
-import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -48,6 +47,7 @@ from typing import Any, TypeAlias
 import httpx
 
 from ._demo_services import DemoServices
+from ._netguard import NetworkBlockedError, block_network
 from ._strict import CHAT_PATH, Rejection, check_request
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "DemoServices",
     "Fault",
     "LoopbackServer",
+    "NetworkBlockedError",
     "Reply",
     "ScriptError",
     "ScriptedGoAPI",
@@ -73,6 +74,13 @@ _QUIRKS = frozenset(
         "dup_first",
         "null_names",
         "no_done",
+        # the shapes of other OpenAI-compatible servers (docs/pages/goapi.md, "Other servers")
+        "content_parts",
+        "placeholders",
+        "no_index",
+        "null_index",
+        "groq_usage",
+        "ping_event",
     }
 )
 
@@ -83,7 +91,7 @@ class ScriptError(AssertionError):
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer of the model: `Reply.text`, `Reply.call` or `Reply.parallel`.
+    """One scripted answer of the model: `Reply.text`, `.call`, `.parallel` or `.refuse`.
 
     The wire style follows the request: a request with `functions` gets a legacy
     `function_call` back, one with `tools` gets `tool_calls` with ids.
@@ -96,8 +104,14 @@ class Reply:
             none.
         chunk_size: Characters of text or arguments per stream chunk.
         quirks: Oddities of real servers to reproduce in the stream (see `with_quirks`).
+        refusal: The model's refusal (`message.refusal`, streamed as `delta.refusal`).
+        reasoning: The model's thinking: a thinking part with the `content_parts` quirk, else
+            `reasoning_content` (as DeepSeek sends it).
         cut_after: End the stream after this many data events (no finish, no `[DONE]`).
         error_after: Send an `{"error": ...}` event after this many data events, then end.
+        error_beside_choices: The error event also carries `choices` with
+            `finish_reason: "error"` (as OpenRouter sends it); a non-streamed answer gets the
+            `error` object beside its choices.
         stall: Seconds to wait before the response starts.
         stall_after: `(events, seconds)`: wait this long after that many events.
         read_size: Bytes per network read of the stream body (tests split reads anywhere).
@@ -109,8 +123,11 @@ class Reply:
     usage: tuple[int, int] | str | None = "auto"
     chunk_size: int = 16
     quirks: frozenset[str] = frozenset()
+    refusal: str | None = None
+    reasoning: str | None = None
     cut_after: int | None = None
     error_after: int | None = None
+    error_beside_choices: bool = False
     stall: float = 0.0
     stall_after: tuple[int, float] | None = None
     read_size: int | None = None
@@ -119,6 +136,11 @@ class Reply:
     def text(cls, content: str, **options: Any) -> Reply:
         """A text answer."""
         return cls(content=content, **options)
+
+    @classmethod
+    def refuse(cls, refusal: str, **options: Any) -> Reply:
+        """The model declines: `refusal` set, no content (the run ends with `ModelRefusal`)."""
+        return cls(refusal=refusal, **options)
 
     @classmethod
     def call(cls, name: str, arguments: Mapping[str, Any] | str = "", **options: Any) -> Reply:
@@ -148,6 +170,14 @@ class Reply:
         every delta, `index_offset` (tool indexes from 3), `dup_first` (two entries for one
         index in a chunk), `null_names` ("null" names on later fragments), `no_done` (no
         `[DONE]`).
+
+        The shapes of other OpenAI-compatible servers, in streamed and non-streamed answers:
+        `content_parts` (content as a list of typed parts, with a thinking part for
+        `reasoning`; Mistral), `placeholders` (empty `function_call`, `tool_calls: []` and
+        `finish_reason: ""` wherever nothing is meant), `no_index` / `null_index` (streamed
+        tool calls without an `index`, or `"index": null`; Gemini), `groq_usage` (usage
+        under `x_groq.usage` in the last chunk), `ping_event` (`event: ping` events without
+        data).
         """
         unknown = set(quirks) - _QUIRKS
         if unknown:
@@ -158,9 +188,14 @@ class Reply:
         """End the stream after `after_events` data events, with no finish and no `[DONE]`."""
         return replace(self, cut_after=after_events)
 
-    def with_error_event(self, after_events: int) -> Reply:
-        """Send a `data: {"error": ...}` event after `after_events` events, then end."""
-        return replace(self, error_after=after_events)
+    def with_error_event(self, after_events: int, *, beside_choices: bool = False) -> Reply:
+        """Send a `data: {"error": ...}` event after `after_events` events, then end.
+
+        With `beside_choices`, the event also carries `choices` ending with
+        `finish_reason: "error"`, as OpenRouter's are (and a non-streamed answer carries the
+        `error` object beside its choices).
+        """
+        return replace(self, error_after=after_events, error_beside_choices=beside_choices)
 
 
 def _raw(arguments: Mapping[str, Any] | str) -> str:
@@ -397,25 +432,64 @@ class _Renderer:
         return {"id": self.id, "object": obj, "created": _CREATED, "model": self.model}
 
     def completion(self) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": self.reply.content}
-        if self.reply.calls and self.legacy:
-            name, arguments = self.reply.calls[0]
+        reply, quirks = self.reply, self.reply.quirks
+        message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+        if "content_parts" in quirks:
+            message["content"] = self.parts(reply.reasoning, reply.content) or None
+        elif reply.reasoning is not None:
+            message["reasoning_content"] = reply.reasoning
+        if reply.refusal is not None:
+            message["refusal"] = reply.refusal
+        if reply.calls and self.legacy:
+            name, arguments = reply.calls[0]
             message["function_call"] = {"name": name, "arguments": arguments}
-        elif self.reply.calls:
+        elif reply.calls:
             message["tool_calls"] = [
                 {"id": i, "type": "function", "function": {"name": n, "arguments": a}}
-                for i, (n, a) in zip(self.call_ids, self.reply.calls, strict=True)
+                for i, (n, a) in zip(self.call_ids, reply.calls, strict=True)
             ]
+        if "placeholders" in quirks:
+            message = {**self.placeholders(), **message}
         body = self.envelope("chat.completion")
         body["choices"] = [{"index": 0, "message": message, "finish_reason": self.finish_reason()}]
+        if reply.error_beside_choices:
+            body["error"] = self.error()
         usage = self.usage()
         if usage is not None:
             body["usage"] = usage
         return body
 
+    @staticmethod
+    def parts(thinking: str | None, text: str | None) -> list[dict[str, Any]]:
+        """Content as typed parts, as Mistral's reasoning models send it."""
+        parts: list[dict[str, Any]] = []
+        if thinking:
+            parts.append({"type": "thinking", "thinking": [{"type": "text", "text": thinking}]})
+        if text:
+            parts.append({"type": "text", "text": text})
+        return parts
+
+    @staticmethod
+    def placeholders() -> dict[str, Any]:
+        """Every call field, filled with an empty value (some servers always send them)."""
+        return {"function_call": {"name": "", "arguments": ""}, "tool_calls": []}
+
+    @staticmethod
+    def error() -> dict[str, Any]:
+        return {
+            "message": "The server had an error while processing your request.",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+
     def chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        if "repeat_role" in self.reply.quirks:
+        quirks = self.reply.quirks
+        if "repeat_role" in quirks:
             delta = {"role": "assistant", **delta}
+        if "placeholders" in quirks:
+            delta = {**self.placeholders(), **delta}
+            finish = finish or ""
         chunk = self.envelope("chat.completion.chunk")
         chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
         return chunk
@@ -427,8 +501,20 @@ class _Renderer:
     def chunks(self) -> list[dict[str, Any]]:
         reply, quirks = self.reply, self.reply.quirks
         chunks = [self.chunk({"role": "assistant", "content": ""})]
+        parts = "content_parts" in quirks
+        if reply.reasoning:
+            for piece in self.pieces(reply.reasoning):
+                delta: dict[str, Any] = {"reasoning_content": piece}
+                if parts:
+                    delta = {"content": self.parts(piece, None)}
+                chunks.append(self.chunk(delta))
         if reply.content:
-            chunks += [self.chunk({"content": piece}) for piece in self.pieces(reply.content)]
+            chunks += [
+                self.chunk({"content": self.parts(None, piece) if parts else piece})
+                for piece in self.pieces(reply.content)
+            ]
+        if reply.refusal:
+            chunks += [self.chunk({"refusal": piece}) for piece in self.pieces(reply.refusal)]
         offset = 3 if "index_offset" in quirks else 0
         for position, (name, arguments) in enumerate(reply.calls):
             fragments = self.pieces(arguments)
@@ -436,7 +522,10 @@ class _Renderer:
                 chunks.append(self.chunk({"function_call": {"name": name, "arguments": ""}}))
                 chunks += [self.chunk({"function_call": {"arguments": f}}) for f in fragments]
                 continue
-            index, first = position + offset, {"id": self.call_ids[position], "type": "function"}
+            index: int | None = position + offset
+            if "null_index" in quirks:
+                index = None
+            first = {"id": self.call_ids[position], "type": "function"}
             head = {"index": index, **first, "function": {"name": name, "arguments": ""}}
             if "dup_first" in quirks:
                 extra = {"index": index, "function": {"arguments": fragments[0]}}
@@ -449,10 +538,17 @@ class _Renderer:
                 if "null_names" in quirks:
                     function = {"name": "null", **function}
                 chunks.append(self.chunk({"tool_calls": [{"index": index, "function": function}]}))
+        if "no_index" in quirks:
+            for chunk in chunks:
+                for entry in chunk["choices"][0]["delta"].get("tool_calls") or ():
+                    del entry["index"]
         chunks.append(self.chunk({}, self.finish_reason()))
         options = self.body.get("stream_options") or {}
         usage = self.usage()
-        if options.get("include_usage") and usage is not None:
+        if "groq_usage" in quirks:
+            if usage is not None:
+                chunks[-1]["x_groq"] = {"id": "req_groq", "usage": usage}
+        elif options.get("include_usage") and usage is not None:
             final = self.envelope("chat.completion.chunk")
             final.update(choices=[], usage=usage)
             chunks.append(final)
@@ -469,18 +565,17 @@ class _Renderer:
             if reply.cut_after is not None and number >= reply.cut_after:
                 return out
             if reply.error_after is not None and number >= reply.error_after:
-                error = {
-                    "message": "The server had an error while processing your request.",
-                    "type": "server_error",
-                    "param": None,
-                    "code": None,
-                }
-                out.append(prefix + json.dumps({"error": error}).encode() + end + end)
+                event: dict[str, Any] = {"error": self.error()}
+                if reply.error_beside_choices:
+                    event = {**self.chunk({"content": ""}, "error"), **event}
+                out.append(prefix + json.dumps(event).encode() + end + end)
                 return out
             if reply.stall_after is not None and number == reply.stall_after[0]:
                 out.append(reply.stall_after[1])
             if "ping" in quirks:
                 out.append(b": ping" + end + end)
+            if "ping_event" in quirks:
+                out.append(b"event: ping" + end + end)
             out.append(prefix + json.dumps(chunk, ensure_ascii=False).encode() + end + end)
         if "no_done" not in quirks:
             out.append(prefix + b"[DONE]" + end + end)
@@ -859,72 +954,6 @@ _REASONS = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
-
-
-# ----------------------------------------------------------------------- network guard
-
-
-class NetworkBlockedError(RuntimeError):
-    """Something tried to reach a host beyond this machine inside `block_network()`."""
-
-
-def _is_local(address: Any) -> bool:
-    if isinstance(address, (str, bytes)):  # an AF_UNIX path
-        return True
-    host = address[0]
-    if host in (None, "", "localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
-@contextlib.contextmanager
-def block_network(why: str = "tests must not touch the network") -> Iterator[None]:
-    """Make any DNS look-up or connection beyond loopback raise `NetworkBlockedError`.
-
-    Args:
-        why: The start of the error's message.
-
-    Examples:
-        >>> with block_network():
-        ...     socket.getaddrinfo("api.goapi.xyz", 443)
-        Traceback (most recent call last):
-        ...
-        agentkit.testing.NetworkBlockedError: ...
-    """
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-    real_getaddrinfo = socket.getaddrinfo
-
-    def check(address: Any, what: str) -> None:
-        if not _is_local(address):
-            raise NetworkBlockedError(f"{why} ({what} {address!r})")
-
-    def connect(self: socket.socket, address: Any) -> None:
-        check(address, "connect to")
-        real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: Any) -> int:
-        check(address, "connect to")
-        return real_connect_ex(self, address)
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host is not None:
-            check((host.decode() if isinstance(host, bytes) else host,), "resolve")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    # setattr: mypy would check the patches against the C signatures of socket methods.
-    originals = {"connect": real_connect, "connect_ex": real_connect_ex}
-    for name, patch in (("connect", connect), ("connect_ex", connect_ex)):
-        setattr(socket.socket, name, patch)
-    socket.getaddrinfo = getaddrinfo
-    try:
-        yield
-    finally:
-        for name, original in originals.items():
-            setattr(socket.socket, name, original)
-        socket.getaddrinfo = real_getaddrinfo
 
 
 # ----------------------------------------------------------------------- offline mode

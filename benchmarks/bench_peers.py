@@ -3,9 +3,11 @@
 Run: python benchmarks/bench_peers.py [--quick] [--no-write] [--json FILE]
      python benchmarks/bench_peers.py --profile      (agentkit only: where its time goes)
 
-The peers are not dependencies of agentkit: install them in a separate venv,
-`python3 -m venv /work/bench-venv && /work/bench-venv/bin/pip install -e ".[bench]"`, and run
-this file with that venv's python. A peer that is not installed is reported, not fatal.
+The peers are not dependencies of agentkit: install them in a separate venv inside the
+checkout (git-ignored), from its root:
+`python3 -m venv .venv-bench && .venv-bench/bin/pip install -e ".[bench]"`, and run
+this file with that venv's python (`.venv-bench/bin/python benchmarks/bench_peers.py`). A
+peer that is not installed is reported, not fatal.
 
 The conversation (as in `bench_agent.py`): "What is the weather like in Boston?", one
 `get_current_weather(location, unit)` call, its result, one final answer: two requests, in
@@ -327,8 +329,8 @@ class Floor:
 class PooledFloor(Floor):
     """The floor with its async requests spread over 16 pools, as agentkit's are.
 
-    httpcore's pool gets slow with many connections in flight (see `_AsyncPools` in
-    agentkit/_client.py): this is the floor for 64 at once with agentkit's pool settings.
+    httpcore's pool gets slow with many connections in flight (see `AsyncPools` in
+    agentkit/_pools.py): this is the floor for 64 at once with agentkit's pool settings.
     """
 
     def __init__(self, base_url: str) -> None:
@@ -990,7 +992,7 @@ Ratios in the table are to the httpx floor; in the rows for 64 conversations at 
 they are to "httpx floor, 16 pools", the same loop with its requests spread over 16 httpx
 connection pools as agentkit's are. With one pool and 64 requests in flight httpcore spends
 several times more CPU per request, and by an amount that changes from run to run (see
-`_AsyncPools` in `agentkit/_client.py`), so the one-pool loop is no floor at c=64; its figures
+`AsyncPools` in `agentkit/_pools.py`), so the one-pool loop is no floor at c=64; its figures
 are shown as they are.
 
 The conversation: "What is the weather like in Boston?", one `get_current_weather(location,
@@ -1000,12 +1002,12 @@ every implementation (model name `gpt-4o-mini`). The server is
 client's CPU is measured alone; it checks that every implementation sent exactly two
 requests per conversation, and the client checks every answer.
 
-How to reproduce:
+How to reproduce, from the root of the checkout (`.venv-bench/` is git-ignored):
 
 ```bash
-python3 -m venv /work/bench-venv && /work/bench-venv/bin/pip install -e ".[bench]"
-/work/bench-venv/bin/python benchmarks/bench_peers.py          # about 6 minutes
-/work/bench-venv/bin/python benchmarks/bench_peers.py --quick  # about a minute, noisier
+python3 -m venv .venv-bench && .venv-bench/bin/pip install -e ".[bench]"
+.venv-bench/bin/python benchmarks/bench_peers.py          # about 6 minutes
+.venv-bench/bin/python benchmarks/bench_peers.py --quick  # about a minute, noisier
 ```
 
 ## Results

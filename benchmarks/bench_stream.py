@@ -10,8 +10,9 @@ reads, as a socket delivers it, before the clock starts.
 agentkit's pipeline is what `ChatClient` does per read: `SSEDecoder.feed`, `json.loads` of
 each event, `ChunkAccumulator.add` (which also returns the deltas), then `finish`.
 
-If the `openai` package is importable (it is not a dependency: use a separate venv, e.g.
-`python3 -m venv /work/bench-venv && /work/bench-venv/bin/pip install -e . openai`), the same
+If the `openai` package is importable (it is not a dependency: use a separate, git-ignored
+venv in the checkout, made from its root with
+`python3 -m venv .venv-bench && .venv-bench/bin/pip install -e . openai`), the same
 reads also go through the openai SDK: `openai._streaming.SSEDecoder.iter_bytes`, `sse.json()`
 and `construct_type(ChatCompletionChunk)` per event (what iterating `Stream[ChatCompletionChunk]`
 costs), and then also `ChatCompletionStreamState` accumulation (what
@@ -29,8 +30,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from agentkit._replies import ChunkAccumulator
 from agentkit._sse import SSEDecoder
-from agentkit._wire import ChunkAccumulator
 from agentkit.testing import Reply, _Renderer
 
 READ_SIZE = 16 * 1024

@@ -624,14 +624,14 @@ def test_every_pool_shares_one_tls_context(monkeypatch: pytest.MonkeyPatch):
     """Loading the CA certificates costs 20 ms and 1 MiB: done once, not once per pool."""
     import ssl
 
-    from agentkit import _client
+    from agentkit._pools import tls_context
 
     made = []
     real = ssl.create_default_context
     monkeypatch.setattr(
         ssl, "create_default_context", lambda *a, **k: made.append(1) or real(*a, **k)
     )
-    _client._tls.cache_clear()
+    tls_context.cache_clear()
     replies = [Reply.text(str(n)) for n in range(7)]
     with LoopbackServer(replies, latency=0.05) as server:
         client = ChatClient(api_key=KEY, base_url=server.base_url)

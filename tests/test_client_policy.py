@@ -17,13 +17,13 @@ from agentkit import (
     TruncatedStreamError,
     UsageError,
 )
-from agentkit._client import Backoff, Timeout, _Clock, _RetryPlan
+from agentkit._policy import Backoff, Clock, RetryPlan, Timeout
 
 NO_JITTER = Backoff(jitter=0)
 
 
 def plan(max_retries=2, stream=True, backoff=NO_JITTER):
-    return _RetryPlan(max_retries=max_retries, backoff=backoff, stream=stream)
+    return RetryPlan(max_retries=max_retries, backoff=backoff, stream=stream)
 
 
 def test_backoff_doubles_up_to_the_maximum():
@@ -115,7 +115,7 @@ def test_timeout_refuses_non_positive_limits(bad):
 
 def test_clock_gives_first_byte_then_idle_for_a_stream():
     """A stream's first read is bounded by first_byte, later reads by idle."""
-    clock = _Clock(Timeout(first_byte=100, idle=5, total=1000))
+    clock = Clock(Timeout(first_byte=100, idle=5, total=1000))
     clock.body_stream = True
     assert 99 < clock.limit() <= 100
     assert clock.phase == "first_byte"
@@ -126,7 +126,7 @@ def test_clock_gives_first_byte_then_idle_for_a_stream():
 
 def test_clock_caps_reads_by_what_is_left_of_total():
     """When less of the total is left than idle allows, the limit is the total's."""
-    clock = _Clock(Timeout(idle=50, total=3))
+    clock = Clock(Timeout(idle=50, total=3))
     assert clock.limit() <= 3
     assert clock.phase == "total"
     error = clock.expired()
@@ -136,6 +136,6 @@ def test_clock_caps_reads_by_what_is_left_of_total():
 
 def test_clock_without_first_byte_uses_idle():
     """The sync driver asks for `first_byte=False`: every body read gets idle."""
-    clock = _Clock(Timeout(first_byte=100, idle=5))
+    clock = Clock(Timeout(first_byte=100, idle=5))
     clock.body_stream = True
     assert clock.limit(first_byte=False) == 5

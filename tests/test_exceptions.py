@@ -203,3 +203,25 @@ def test_errors_pickle_for_multiprocessing():
     err = MaxTurnsExceeded(3, messages=[UserMessage("hi")])
     clone = pickle.loads(pickle.dumps(err))
     assert str(clone) == str(err)
+
+
+def test_model_refusal_carries_the_words_short_in_its_text_and_pickles():
+    """The whole refusal is on `.refusal`; the message shows it on one line, capped."""
+    from agentkit import ModelRefusal
+
+    words = "I can't help with that.\n" + "Really. " * 60
+    err = ModelRefusal(words, messages=[UserMessage("hi")])
+    assert err.refusal == words
+    assert str(err).startswith("The model refused to answer: \"I can't help with that. Really.")
+    assert len(str(err)) < 260
+    assert "\n" not in str(err)
+    clone = pickle.loads(pickle.dumps(err))
+    assert (clone.refusal, clone.messages) == (words, err.messages)
+
+
+def test_stream_event_error_keeps_the_partial_text_across_processes():
+    """`partial_text` survives pickling like the other attributes."""
+    from agentkit import StreamEventError
+
+    err = StreamEventError("The server sent an error in the stream: boom", partial_text="It is")
+    assert pickle.loads(pickle.dumps(err)).partial_text == "It is"

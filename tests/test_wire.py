@@ -39,16 +39,9 @@ from agentkit import (
     UserMessage,
     tool,
 )
+from agentkit._replies import ChunkAccumulator, parse_error, parse_response, retry_after
 from agentkit._sse import SSEDecoder
-from agentkit._wire import (
-    ChunkAccumulator,
-    build_request,
-    dump_messages,
-    load_messages,
-    parse_error,
-    parse_response,
-    retry_after,
-)
+from agentkit._wire import build_request, dump_messages, load_messages
 from agentkit.testing import Fault, Reply, _Renderer
 from tests.spec import assert_valid, assert_valid_request, spec_errors
 
@@ -1028,3 +1021,279 @@ def test_a_key_in_code_or_param_never_shows():
     body = json.dumps({"error": {"message": "bad", "type": None, "param": KEY, "code": KEY}})
     error = parse_error(401, body.encode(), {})
     assert KEY not in str(error)
+
+
+# --------------------------------------------------------------------------- other servers
+# Responses written out by hand, as the servers named send them (issue 18; goapi.md).
+
+
+def chunk_of(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "c1",
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+
+
+def test_mistral_thinking_parts_in_a_stream():
+    """Mistral's reasoning models stream `content` as parts: text is text, thinking is not."""
+    acc = ChunkAccumulator()
+    thinking = {"type": "thinking", "thinking": [{"type": "text", "text": "2 and 2 "}]}
+    more = {"type": "thinking", "thinking": [{"type": "text", "text": "make 4."}]}
+    deltas = acc.add(chunk_of({"role": "assistant", "content": [thinking]}))
+    deltas += acc.add(chunk_of({"content": [more]}))
+    deltas += acc.add(chunk_of({"content": [{"type": "text", "text": "4"}]}))
+    deltas += acc.add(chunk_of({"content": "."}, "stop"))
+    assert deltas == [TextDelta("4"), TextDelta(".")]
+    message = acc.finish().message
+    assert (message.content, message.reasoning) == ("4.", "2 and 2 make 4.")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        [
+            {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+            {"type": "text", "text": "4"},
+        ],
+        [{"type": "reference", "reference_ids": [1]}, 7, None, {"type": "text", "text": "4"}],
+        [{"type": "text", "text": 5}, {"type": "text", "text": "4"}, {"no": "type"}],
+        [{"type": "thinking", "thinking": {"odd": "shape"}}, {"type": "text", "text": "4"}],
+        {"type": "text", "text": "4"},
+    ],
+)
+def test_unknown_parts_never_crash(content):
+    """Parts of unknown types or shapes are skipped, streamed or not; the text stays."""
+    acc = ChunkAccumulator()
+    acc.add(chunk_of({"content": content}, "stop"))
+    assert acc.finish().message.content == "4"
+    body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
+    assert parse_response(body).message.content == "4"
+
+
+def test_a_refusal_part_is_a_refusal():
+    """`{"type": "refusal", "refusal": ...}` parts are the refusal, not the answer."""
+    part = {"type": "refusal", "refusal": "I can't."}
+    body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": [part]}}]}
+    assert parse_response(body).message.refusal == "I can't."
+
+
+def test_placeholders_in_a_whole_answer():
+    """Empty `function_call`, `tool_calls: []`, `finish_reason: ""` and empty ids mean nothing."""
+    message = {
+        "role": "assistant",
+        "content": "Hello",
+        "function_call": {"name": "", "arguments": ""},
+        "tool_calls": [{"id": "", "type": "function", "function": {"name": "", "arguments": ""}}],
+    }
+    answer = parse_response({"choices": [{"index": 0, "message": message, "finish_reason": ""}]})
+    assert answer.message == AssistantMessage("Hello")
+    assert answer.finish_reason is None
+
+
+def test_placeholders_in_a_stream_start_no_call():
+    """A placeholder delta before a real call does not shift the real call's index."""
+    acc = ChunkAccumulator()
+    empty = {"function_call": {"name": "", "arguments": ""}, "tool_calls": []}
+    acc.add(chunk_of({"role": "assistant", "content": "", **empty}, ""))
+    first = {"index": 0, "id": "call_1", "function": {"name": WEATHER, "arguments": ""}}
+    deltas = acc.add(chunk_of({**empty, "tool_calls": [first]}, ""))
+    deltas += acc.add(chunk_of({"tool_calls": [{"index": 0, "function": {"arguments": BOSTON}}]}))
+    acc.add(chunk_of(empty, "tool_calls"))
+    assert [d.index for d in deltas] == [0, 0]
+    assert acc.finish().message.calls == (ToolCall(WEATHER, BOSTON, "call_1"),)
+
+
+def test_openrouter_error_chunk_with_choices():
+    """OpenRouter ends a failing stream with `error` and `choices` in one chunk."""
+    acc = ChunkAccumulator()
+    acc.add(chunk_of({"role": "assistant", "content": "The weather "}))
+    acc.add(chunk_of({"content": "in Boston"}))
+    last = chunk_of(
+        {"content": ""}, "error", error={"code": 502, "message": "Provider disconnected"}
+    )
+    with pytest.raises(StreamEventError) as caught:
+        acc.add(last)
+    error = caught.value
+    assert (error.code, error.partial_text) == (502, "The weather in Boston")
+    assert "Provider disconnected" in str(error)
+    assert error.retryable
+
+
+def test_an_error_null_beside_choices_is_no_error():
+    """`"error": null` in an ordinary chunk is not an error."""
+    acc = ChunkAccumulator()
+    assert acc.add(chunk_of({"content": "Hi"}, "stop", error=None)) == [TextDelta("Hi")]
+    assert acc.finish().message.content == "Hi"
+
+
+def test_an_error_object_in_a_whole_answer_keeps_its_numeric_code_as_status():
+    """A 200 body with `error.code: 429` beside its choices is a rate-limit error."""
+    body = {
+        "error": {"code": 429, "message": "Slow down"},
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "error"}
+        ],
+    }
+    with pytest.raises(RateLimitError, match="Slow down"):
+        parse_response(body)
+
+
+def test_groq_usage_in_x_groq():
+    """`x_groq.usage` counts when there is no `usage`; `usage` wins when both are there."""
+    acc = ChunkAccumulator()
+    acc.add(chunk_of({"content": "Hi"}))
+    usage = {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}
+    acc.add(chunk_of({}, "stop", x_groq={"id": "req_1", "usage": usage}))
+    assert acc.finish().usage == Usage(requests=1, prompt_tokens=9, completion_tokens=1)
+    both = ChunkAccumulator()
+    both.add(
+        chunk_of(
+            {}, "stop", usage={"prompt_tokens": 1, "completion_tokens": 2}, x_groq={"usage": usage}
+        )
+    )
+    assert both.finish().usage.prompt_tokens == 1
+
+
+def test_gemini_parallel_calls_whole_and_without_index():
+    """Gemini sends each parallel call whole, without `index`: each is its own call."""
+    acc = ChunkAccumulator()
+    calls = [
+        {"id": "a", "type": "function", "function": {"name": WEATHER, "arguments": BOSTON}},
+        {"id": "b", "type": "function", "function": {"name": WEATHER, "arguments": PARIS}},
+    ]
+    deltas = acc.add(chunk_of({"role": "assistant", "tool_calls": calls}, "tool_calls"))
+    assert [d.index for d in deltas] == [0, 1]
+    assert acc.finish().message.calls == (
+        ToolCall(WEATHER, BOSTON, "a"),
+        ToolCall(WEATHER, PARIS, "b"),
+    )
+
+
+def test_index_less_calls_without_ids_split_on_a_name_after_whole_arguments():
+    """No index, no id: a name after complete JSON arguments starts the next call;
+    fragments in between continue the call they follow."""
+    acc = ChunkAccumulator()
+    acc.add(
+        chunk_of(
+            {
+                "tool_calls": [
+                    {"index": None, "function": {"name": WEATHER, "arguments": '{"location": '}}
+                ]
+            }
+        )
+    )
+    acc.add(chunk_of({"tool_calls": [{"function": {"arguments": '"Boston, MA"}'}}]}))
+    acc.add(chunk_of({"tool_calls": [{"function": {"name": WEATHER, "arguments": PARIS}}]}))
+    acc.add(chunk_of({}, "tool_calls"))
+    calls = acc.finish().message.calls
+    assert [(c.name, c.arguments) for c in calls] == [(WEATHER, BOSTON), (WEATHER, PARIS)]
+
+
+def test_a_name_repeated_on_every_fragment_is_one_call():
+    """Servers that repeat the name on each fragment of one call still give one call."""
+    acc = ChunkAccumulator()
+    for fragment in ('{"location": ', '"Boston, MA"}'):
+        acc.add(
+            chunk_of(
+                {"tool_calls": [{"index": 0, "function": {"name": WEATHER, "arguments": fragment}}]}
+            )
+        )
+    acc.add(chunk_of({}, "tool_calls"))
+    assert acc.finish().message.calls == (ToolCall(WEATHER, BOSTON),)
+
+
+def test_one_index_for_every_call_with_new_ids():
+    """Servers that number every parallel call 0 but give each its id: two calls."""
+    acc = ChunkAccumulator()
+    for call_id, arguments in (("a", BOSTON), ("b", PARIS)):
+        entry = {"index": 0, "id": call_id, "function": {"name": WEATHER, "arguments": arguments}}
+        acc.add(chunk_of({"tool_calls": [entry]}))
+    acc.add(chunk_of({}, "tool_calls"))
+    assert [c.id for c in acc.finish().message.calls] == ["a", "b"]
+
+
+JSON_KEYS = st.sampled_from(
+    [
+        "choices",
+        "delta",
+        "message",
+        "content",
+        "tool_calls",
+        "function_call",
+        "index",
+        "id",
+        "function",
+        "name",
+        "arguments",
+        "error",
+        "finish_reason",
+        "usage",
+        "x_groq",
+        "refusal",
+        "reasoning_content",
+        "type",
+        "text",
+        "thinking",
+        "prompt_tokens",
+        "code",
+    ]
+)
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=5)
+    | st.sampled_from(["text", "thinking", "stop", "error", ""]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(JSON_KEYS, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(JSON, min_size=1, max_size=4), st.booleans())
+def test_no_chunk_or_body_raises_anything_but_an_agentkit_error(values, sse):
+    """Hostile chunks and bodies of any shape: an answer or an AgentkitError, nothing else."""
+    import httpx
+
+    from agentkit import AgentkitError
+    from agentkit._body import BodyReader
+
+    kind = "text/event-stream" if sse else "application/json"
+    reader = BodyReader(200, httpx.Headers({"content-type": kind}), "sk-key")
+    try:
+        if sse:
+            for value in values:
+                reader.feed(b"data: " + json.dumps(value).encode() + b"\n\n")
+        else:
+            reader.feed(json.dumps(values[0]).encode())
+        answer = reader.finish()
+    except AgentkitError:
+        return
+    assert isinstance(answer, ModelResponse)
+    assert answer.message.content is None or isinstance(answer.message.content, str)
+
+
+def test_arguments_sent_as_an_object_are_kept_as_their_json_text():
+    """Some servers send `arguments` as a JSON object, not a string: nothing is lost."""
+    entry = {
+        "id": "a",
+        "type": "function",
+        "function": {"name": WEATHER, "arguments": {"location": "Boston, MA"}},
+    }
+    body = {"choices": [{"index": 0, "message": {"role": "assistant", "tool_calls": [entry]}}]}
+    assert parse_response(body).message.calls == (ToolCall(WEATHER, BOSTON, "a"),)
+    acc = ChunkAccumulator()
+    acc.add(chunk_of({"tool_calls": [{"index": 0, **entry}]}, "tool_calls"))
+    assert acc.finish().message.calls == (ToolCall(WEATHER, BOSTON, "a"),)
+
+
+def test_an_error_beside_choices_with_a_null_finish_reason_is_an_error_too():
+    """Some servers send the error chunk with `finish_reason: null`: still an error."""
+    acc = ChunkAccumulator()
+    acc.add(chunk_of({"content": "Half"}))
+    with pytest.raises(StreamEventError) as caught:
+        acc.add(chunk_of({"content": " an"}, None, error={"message": "Upstream timed out"}))
+    assert caught.value.partial_text == "Half an"
+    assert "Upstream timed out" in str(caught.value)
