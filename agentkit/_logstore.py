@@ -312,7 +312,10 @@ class ConversationLog:
         db = None
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            new = not self.path.exists()
             db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+            if new:  # prompts may be private: the owner only (SQLite's -wal and -shm follow)
+                os.chmod(self.path, 0o600)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
             _migrate(db)

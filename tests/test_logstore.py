@@ -143,3 +143,11 @@ def test_without_fts5_search_falls_back_to_substrings(tmp_path: Path, monkeypatc
     assert [e.prompt for e in log.entries(query="100% sure_")] == ["100% sure_thing"]
     assert log.entries(query="%") != []
     assert [e.prompt for e in log.entries(query="_thing")] == ["100% sure_thing"]
+
+
+def test_a_new_log_is_readable_by_its_owner_only(tmp_path: Path):
+    tmp_path.chmod(0o755)  # even in a directory others may enter
+    log = ConversationLog(tmp_path / "log.db")
+    log.record(model="m", prompt="my private question")
+    for path in tmp_path.glob("log.db*"):
+        assert path.stat().st_mode & 0o077 == 0, path
