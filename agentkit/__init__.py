@@ -4,7 +4,15 @@ Everything public is re-exported here; the modules behind it are private (`_name
 opt-in test kit is the public submodule `agentkit.testing`.
 """
 
-from ._agent import Agent, AgentEvent, Approver, RunFinished
+from ._agent import (
+    Agent,
+    AgentEvent,
+    Approver,
+    OutputMode,
+    RunFinished,
+    RunOptions,
+    ToolChoice,
+)
 from ._batch import BatchItem, BatchResult, abatch, batch
 from ._client import Backoff, ChatClient, ChatRequest, Timeout
 from ._exceptions import (
@@ -93,12 +101,14 @@ __all__ = [
     "ModelResponse",
     "ModelSettings",
     "NotFoundError",
+    "OutputMode",
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimiter",
     "RunContext",
     "RunError",
     "RunFinished",
+    "RunOptions",
     "RunResult",
     "StreamDelta",
     "StreamError",
@@ -113,6 +123,7 @@ __all__ = [
     "ToolCallFinished",
     "ToolCallStarted",
     "ToolCallTruncated",
+    "ToolChoice",
     "ToolResult",
     "ToolRetriesExceeded",
     "ToolRetry",

@@ -3,63 +3,72 @@
 The loop (`_loop.agent_flow`) decides everything and does no IO. The drivers here only do
 what it asks: `run`/`stream` with the sync HTTP client and sync tool calls (several calls of
 one reply in worker threads), `arun`/`astream` with the async client and concurrent calls
-(sync tools in worker threads). Neither wraps the other, so `run` works inside a running
-event loop (a notebook) and `arun` never blocks it.
+(sync tools in worker threads; see `_execute`). Neither wraps the other, so `run` works
+inside a running event loop (a notebook) and `arun` never blocks it. A run's configuration
+(the agent's, with the run's overrides) comes from `_runconfig`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import inspect
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from ._client import ChatClient, ChatRequest, Timeout
 from ._exceptions import APIError, UsageError
+from ._execute import Approver, decide_async, decide_sync, run_tool_async, run_tools_sync
 from ._loop import (
     Action,
     Approve,
     CallModel,
     OnRefusal,
     OnToolError,
-    PlannedCall,
-    RunPlan,
     RunResult,
     RunTools,
     ToolCallFinished,
     ToolCallStarted,
-    ToolOutcome,
     UsageLimits,
     agent_flow,
     check_history,
 )
 from ._messages import (
     ContentPart,
-    Message,
     ModelResponse,
     SystemMessage,
     TextDelta,
-    ToolCall,
     ToolCallDelta,
     UserMessage,
 )
 from ._models import ApiStyle, ModelCatalog, ModelInfo, ModelSettings, default_catalog
-from ._tools import Tool, index_tools, output_tool
-
-__all__ = ["Agent", "AgentEvent", "Approver", "RunFinished"]
-
-OutputT = TypeVar("OutputT")
-
-Approver: TypeAlias = Callable[[ToolCall], "bool | str | Awaitable[bool | str]"]
-"""Decides on a call to a tool that requires approval: `True` runs it, `False` or a reason
-refuses it (the reason is sent to the model). May be a coroutine function."""
+from ._runconfig import (
+    AgentConfig,
+    OutputMode,
+    RunConfig,
+    RunOptions,
+    ToolChoice,
+    resolve_model,
+)
+from ._tools import RunContext, Tool, format_result, index_tools
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ._logstore import ConversationLog
+
+__all__ = [
+    "Agent",
+    "AgentEvent",
+    "Approver",
+    "OutputMode",
+    "RunFinished",
+    "RunOptions",
+    "ToolChoice",
+]
+
+OutputT = TypeVar("OutputT")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,7 @@ AgentEvent: TypeAlias = (
 """What `Agent.stream` yields, in order: text and call fragments as they arrive, each call's
 start and result, then `RunFinished`."""
 
+
 _UNSET: Any = object()
 Prompt: TypeAlias = "str | UserMessage | Sequence[ContentPart]"
 Flow: TypeAlias = Generator[Action, Any, RunResult[Any]]
@@ -85,14 +95,17 @@ class Agent(Generic[OutputT]):
     """A model with tools: `run` (or `arun`, `stream`, `astream`) answers a prompt.
 
     One agent serves any number of runs, also at the same time: a run's state lives in the
-    run, never on the agent.
+    run, never on the agent. A run may override the model, settings, tools, system text,
+    output type, limits, tool choice and deps (see `RunOptions`); that never changes the
+    agent or other runs.
 
     Args:
-        model: A model name (looked up in `catalog`) or a `ModelInfo`.
-        tools: Tools (`@tool` functions) or plain typed functions.
-        system: Instructions sent first, unless the history already starts with some.
+        model: A model name (looked up in `catalog`) or a `ModelInfo`. A name the catalog
+            does not know is refused unless `api_style` says how the model takes functions.
         output_type: `str` (the default) for a text answer, or a type (a pydantic model, a
             dataclass, `list[...]`, ...) that the answer must validate as.
+        tools: Tools (`@tool` functions) or plain typed functions.
+        system: Instructions sent first, unless the history already starts with some.
         api_key: The key; defaults to the `GOAPI_KEY` environment variable.
         base_url: Another OpenAI-compatible server (`https://host/v1`).
         stream: Stream every request (the default; it gets past Cloudflare's 100 s limit).
@@ -114,6 +127,17 @@ class Agent(Generic[OutputT]):
         catalog: Where model names are looked up.
         client: A `ChatClient` to share (its HTTP pools) between agents.
         log: Record every run (prompt, chat, usage, errors) in this `ConversationLog`.
+        tool_choice: `"auto"` (the server's default), `"none"`, `"required"` or a tool's
+            name. A forced choice (`"required"`, a name) applies to a run's first request
+            only, so the model can answer once it has the results.
+        output_mode: How a structured output is asked for: `"tool"` (as a call to the
+            `final_result` function), `"native"` (as JSON text in a strict schema, for models
+            whose catalog entry has `structured_output`), or `"auto"` (native where the model
+            takes it and the type fits a strict schema, else the tool).
+
+    Raises:
+        UsageError: The configuration cannot work (an unknown model, tools for a model that
+            cannot call functions, an unknown tool in `tool_choice`, ...); the text says why.
 
     Examples:
         >>> from agentkit import Agent, tool
@@ -131,9 +155,9 @@ class Agent(Generic[OutputT]):
         self: Agent[str],
         model: str | ModelInfo = ...,
         *,
+        output_type: type[str] = ...,
         tools: Sequence[Tool[..., Any] | Callable[..., Any]] = ...,
         system: str | None = ...,
-        output_type: type[str] = ...,
         api_key: str | None = ...,
         base_url: str | None = ...,
         stream: bool = ...,
@@ -151,6 +175,8 @@ class Agent(Generic[OutputT]):
         limits: UsageLimits | None = ...,
         catalog: ModelCatalog | None = ...,
         client: ChatClient | None = ...,
+        tool_choice: ToolChoice | None = ...,
+        output_mode: OutputMode = ...,
         log: ConversationLog | None = ...,
     ) -> None: ...
 
@@ -159,9 +185,9 @@ class Agent(Generic[OutputT]):
         self: Agent[OutputT],
         model: str | ModelInfo = ...,
         *,
+        output_type: type[OutputT],
         tools: Sequence[Tool[..., Any] | Callable[..., Any]] = ...,
         system: str | None = ...,
-        output_type: type[OutputT] | Any,
         api_key: str | None = ...,
         base_url: str | None = ...,
         stream: bool = ...,
@@ -179,6 +205,38 @@ class Agent(Generic[OutputT]):
         limits: UsageLimits | None = ...,
         catalog: ModelCatalog | None = ...,
         client: ChatClient | None = ...,
+        tool_choice: ToolChoice | None = ...,
+        output_mode: OutputMode = ...,
+        log: ConversationLog | None = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Agent[Any],
+        model: str | ModelInfo = ...,
+        *,
+        output_type: Any,
+        tools: Sequence[Tool[..., Any] | Callable[..., Any]] = ...,
+        system: str | None = ...,
+        api_key: str | None = ...,
+        base_url: str | None = ...,
+        stream: bool = ...,
+        api_style: ApiStyle | None = ...,
+        max_turns: int = ...,
+        tool_retries: int = ...,
+        on_tool_error: OnToolError = ...,
+        on_refusal: OnRefusal = ...,
+        settings: ModelSettings | None = ...,
+        temperature: float | None = ...,
+        timeout: Timeout | float | None = ...,
+        max_retries: int = ...,
+        deps: Any = ...,
+        approve: Approver | None = ...,
+        limits: UsageLimits | None = ...,
+        catalog: ModelCatalog | None = ...,
+        client: ChatClient | None = ...,
+        tool_choice: ToolChoice | None = ...,
+        output_mode: OutputMode = ...,
         log: ConversationLog | None = ...,
     ) -> None: ...
 
@@ -186,9 +244,9 @@ class Agent(Generic[OutputT]):
         self,
         model: str | ModelInfo = "gpt-3.5-turbo",
         *,
+        output_type: Any = str,
         tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
         system: str | None = None,
-        output_type: Any = str,
         api_key: str | None = None,
         base_url: str | None = None,
         stream: bool = True,
@@ -206,9 +264,10 @@ class Agent(Generic[OutputT]):
         limits: UsageLimits | None = None,
         catalog: ModelCatalog | None = None,
         client: ChatClient | None = None,
+        tool_choice: ToolChoice | None = None,
+        output_mode: OutputMode = "auto",
         log: ConversationLog | None = None,
     ) -> None:
-        info = model if isinstance(model, ModelInfo) else (catalog or default_catalog).get(model)
         if max_turns < 1:
             raise UsageError(f"max_turns must be at least 1, not {max_turns}.")
         if tool_retries < 0:
@@ -217,90 +276,203 @@ class Agent(Generic[OutputT]):
             raise UsageError(f"on_tool_error must be 'feedback' or 'raise', not {on_tool_error!r}.")
         if on_refusal not in ("raise", "output"):
             raise UsageError(f"on_refusal must be 'raise' or 'output', not {on_refusal!r}.")
-        indexed = index_tools(tools)
-        result_tool = None if output_type is str else output_tool(output_type)
-        if result_tool is not None:
-            if result_tool.name in indexed:
-                raise UsageError(
-                    f"A tool is named {result_tool.name!r}, the name agentkit gives the "
-                    "structured-output function; rename the tool."
-                )
-            indexed[result_tool.name] = result_tool
-        style = api_style or info.style
-        if indexed and style is None:
-            raise UsageError(
-                f"Model {info.name!r} cannot call functions, but tools were given. Use a model "
-                "that can (gpt-3.5-turbo, gpt-3.5-turbo-1106, gpt-4, gpt-4-1106-preview), or "
-                "pass api_style='tools' if your server supports it."
-            )
         if temperature is not None:
             settings = replace(settings or ModelSettings(), temperature=temperature)
-        self.model: ModelInfo = info
-        self.style: ApiStyle = style or "tools"
-        self.tools: tuple[Tool[..., Any], ...] = tuple(indexed.values())
-        self.system = system
-        self.stream_requests = stream
-        self.settings = settings or ModelSettings()
-        self.deps = deps
-        self.approve = approve
-        self.log = log
-        self._plan = RunPlan(
-            model=info,
-            tools=indexed,
-            output_tool=result_tool,
+        catalog = catalog or default_catalog
+        self._setup = AgentConfig(
+            catalog=catalog,
+            model=resolve_model(model, catalog, api_style),
+            api_style=api_style,
+            tools=index_tools(tools),
+            output_type=output_type,
+            output_mode=output_mode,
+            tool_choice=tool_choice,
+            settings=settings or ModelSettings(),
+            system=system,
+            limits=limits,
             max_turns=max_turns,
             tool_retries=tool_retries,
             on_tool_error=on_tool_error,
-            limits=limits,
-            has_approver=approve is not None,
             on_refusal=on_refusal,
+            has_approver=approve is not None,
         )
+        self._config = self._setup.for_run()  # what a run without overrides uses
+        self.stream_requests = stream
+        self.deps = deps
+        self.approve = approve
+        self.log = log
         self._owns_client = client is None
         self.client = client or ChatClient(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
         )
 
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def model(self) -> ModelInfo:
+        """The model (its catalog entry)."""
+        return self._setup.model
+
+    @property
+    def style(self) -> ApiStyle:
+        """How functions are sent: `"functions"` (legacy) or `"tools"`."""
+        return self._config.style
+
+    @property
+    def tools(self) -> tuple[Tool[..., Any], ...]:
+        """The agent's tools (not the structured-output function)."""
+        return tuple(self._setup.tools.values())
+
+    @property
+    def system(self) -> str | None:
+        """The instructions sent first."""
+        return self._setup.system
+
+    @property
+    def settings(self) -> ModelSettings:
+        """The request options."""
+        return self._setup.settings
+
+    @property
+    def limits(self) -> UsageLimits | None:
+        """The budgets of each run."""
+        return self._setup.limits
+
+    @property
+    def output_type(self) -> Any:
+        """What the answer must validate as (`str`: any text)."""
+        return self._setup.output_type
+
     # ------------------------------------------------------------------ public drivers
 
+    @overload
+    def run(self, prompt: Prompt, **options: Unpack[RunOptions]) -> RunResult[OutputT]: ...
+    @overload
     def run(
-        self, prompt: Prompt, *, history: Sequence[Message] = (), deps: Any = _UNSET
-    ) -> RunResult[OutputT]:
+        self, prompt: Prompt, *, output_type: type[T], **options: Unpack[RunOptions]
+    ) -> RunResult[T]: ...
+    @overload
+    def run(
+        self, prompt: Prompt, *, output_type: Any, **options: Unpack[RunOptions]
+    ) -> RunResult[Any]: ...
+    def run(
+        self, prompt: Prompt, *, output_type: Any = _UNSET, **options: Unpack[RunOptions]
+    ) -> RunResult[Any]:
         """Answer `prompt`, calling tools as the model asks; blocks until the answer.
 
         Args:
             prompt: The user's message: text, a `UserMessage`, or text and image parts.
-            history: Earlier messages to continue from (e.g. `result.messages`).
-            deps: `RunContext.deps` for this run (defaults to the agent's).
+            output_type: This run's output type instead of the agent's.
+            **options: This run's `history`, `deps` and overrides of the agent's settings
+                (`model`, `settings`, `tools`, ...: see `RunOptions`).
 
         Raises:
             RunError: The run stopped before the answer; `.messages` holds the chat so far.
             APIError: The service failed past the retries; `.messages` holds the chat so far.
+            UsageError: An override cannot work (the text says why); nothing was sent.
         """
-        for event in self._drive(self._start(prompt, history, deps), deliver=False):
+        config, flow = self._start(prompt, output_type, options)
+        for event in self._drive(config, flow, deliver=False):
             if isinstance(event, RunFinished):
                 return event.result
         raise AssertionError("unreachable: the driver always ends with RunFinished")
 
+    @overload
+    def stream(self, prompt: Prompt, **options: Unpack[RunOptions]) -> Iterator[AgentEvent]: ...
+    @overload
     def stream(
-        self, prompt: Prompt, *, history: Sequence[Message] = (), deps: Any = _UNSET
+        self, prompt: Prompt, *, output_type: Any, **options: Unpack[RunOptions]
+    ) -> Iterator[AgentEvent]: ...
+    def stream(
+        self, prompt: Prompt, *, output_type: Any = _UNSET, **options: Unpack[RunOptions]
     ) -> Iterator[AgentEvent]:
         """Like `run`, but yields events as they happen; the last is `RunFinished`."""
-        return self._drive(self._start(prompt, history, deps), deliver=True)
+        config, flow = self._start(prompt, output_type, options)
+        return self._drive(config, flow, deliver=True)
 
+    @overload
+    async def arun(self, prompt: Prompt, **options: Unpack[RunOptions]) -> RunResult[OutputT]: ...
+    @overload
     async def arun(
-        self, prompt: Prompt, *, history: Sequence[Message] = (), deps: Any = _UNSET
-    ) -> RunResult[OutputT]:
+        self, prompt: Prompt, *, output_type: type[T], **options: Unpack[RunOptions]
+    ) -> RunResult[T]: ...
+    @overload
+    async def arun(
+        self, prompt: Prompt, *, output_type: Any, **options: Unpack[RunOptions]
+    ) -> RunResult[Any]: ...
+    async def arun(
+        self, prompt: Prompt, *, output_type: Any = _UNSET, **options: Unpack[RunOptions]
+    ) -> RunResult[Any]:
         """The async `run`: tools of one reply run concurrently, sync ones in threads."""
-        async for event in self._adrive(self._start(prompt, history, deps), deliver=False):
+        config, flow = self._start(prompt, output_type, options)
+        async for event in self._adrive(config, flow, deliver=False):
             if isinstance(event, RunFinished):
                 return event.result
         raise AssertionError("unreachable: the driver always ends with RunFinished")
 
+    @overload
     def astream(
-        self, prompt: Prompt, *, history: Sequence[Message] = (), deps: Any = _UNSET
+        self, prompt: Prompt, **options: Unpack[RunOptions]
+    ) -> AsyncIterator[AgentEvent]: ...
+    @overload
+    def astream(
+        self, prompt: Prompt, *, output_type: Any, **options: Unpack[RunOptions]
+    ) -> AsyncIterator[AgentEvent]: ...
+    def astream(
+        self, prompt: Prompt, *, output_type: Any = _UNSET, **options: Unpack[RunOptions]
     ) -> AsyncIterator[AgentEvent]:
         """The async `stream`."""
-        return self._adrive(self._start(prompt, history, deps), deliver=True)
+        config, flow = self._start(prompt, output_type, options)
+        return self._adrive(config, flow, deliver=True)
+
+    # ------------------------------------------------------------------ as a tool
+
+    def as_tool(self, *, name: str, description: str, input_type: Any = None) -> Tool[..., Any]:
+        """This agent as a tool of another agent: the other model asks, this one answers.
+
+        The call's result is this agent's output. Its run counts as the calling run's: its
+        usage is added to the caller's (and its cost, at this agent's prices), it may spend
+        only what is left of the caller's limits (and of its own), and its messages are
+        kept on the call's `ToolResult.messages` for inspection.
+
+        Args:
+            name: The tool's name, as the other model sees it.
+            description: When to call it, for the other model.
+            input_type: The type of the tool's one argument, `request` (a pydantic model,
+                a dataclass, ...), sent to this agent as JSON; by default the argument is a
+                `prompt` string.
+
+        Examples:
+            >>> weather = Agent("gpt-3.5-turbo", api_key="sk-test")
+            >>> ask = weather.as_tool(name="weather_agent", description="Answers weather questions.")
+            >>> ask.parameters["required"]
+            ['prompt']
+        """  # noqa: E501
+        agent = self
+
+        def limits(ctx: RunContext[Any]) -> UsageLimits | None:
+            if ctx.limits is None:
+                return agent.limits
+            return ctx.limits.tighter(agent.limits)
+
+        if input_type is None:
+
+            def ask(ctx: RunContext[Any], prompt: str) -> RunResult[Any]:
+                """Ask the agent.
+
+                Args:
+                    ctx: The calling run (its limits bound this run).
+                    prompt: The whole request, in plain words (the agent sees nothing else).
+                """
+                return agent.run(prompt, limits=limits(ctx))
+
+            return Tool(ask, name=name, description=description)
+
+        def ask_with(ctx: RunContext[Any], request: Any) -> RunResult[Any]:
+            return agent.run(format_result(request), limits=limits(ctx))
+
+        ask_with.__annotations__ = {"ctx": RunContext[Any], "request": input_type, "return": Any}
+        return Tool(ask_with, name=name, description=description)
 
     # ------------------------------------------------------------------ resources
 
@@ -338,31 +510,52 @@ class Agent(Generic[OutputT]):
 
     # ------------------------------------------------------------------ internals
 
-    def _start(self, prompt: Prompt, history: Sequence[Message], deps: Any) -> Flow:
+    def _start(
+        self, prompt: Prompt, output_type: Any, options: RunOptions
+    ) -> tuple[RunConfig, Flow]:
+        unknown = options.keys() - RunOptions.__optional_keys__
+        if unknown:
+            raise TypeError(
+                f"Unexpected keyword argument {sorted(unknown)[0]!r}; a run takes "
+                f"output_type and {', '.join(sorted(RunOptions.__optional_keys__))}."
+            )
+        history = options.get("history", ())
         check_history(history)
+        overrides: dict[str, Any] = {
+            k: v for k, v in options.items() if k not in ("history", "deps")
+        }
+        if output_type is not _UNSET:
+            overrides["output_type"] = output_type
+        config = self._setup.for_run(**overrides) if overrides else self._config
         messages = list(history)
-        if self.system is not None and not (messages and isinstance(messages[0], SystemMessage)):
-            messages.insert(0, SystemMessage(self.system))
+        system = config.system
+        if system is not None and not (messages and isinstance(messages[0], SystemMessage)):
+            messages.insert(0, SystemMessage(system))
         if isinstance(prompt, UserMessage):
             messages.append(prompt)
         elif isinstance(prompt, str):
             messages.append(UserMessage(prompt))
         else:
             messages.append(UserMessage(tuple(prompt)))
-        flow = agent_flow(self._plan, messages, deps=self.deps if deps is _UNSET else deps)
-        return flow if self.log is None else self.log.watch(flow, self.model.name, messages[-1])
+        deps = options.get("deps", self.deps)
+        flow = agent_flow(config.plan, messages, deps=deps)
+        if self.log is not None:
+            flow = self.log.watch(flow, config.plan.model.name, messages[-1])
+        return config, flow
 
-    def _request(self, action: CallModel) -> ChatRequest:
+    def _request(self, config: RunConfig, action: CallModel) -> ChatRequest:
         return ChatRequest(
-            model=self.model.name,
+            model=config.plan.model.name,
             messages=action.messages,
             functions=action.tools,
-            style=self.style,
-            settings=self.settings,
+            style=config.style,
+            settings=config.settings,
+            tool_choice=action.tool_choice,
+            output=action.output,
             stream=self.stream_requests,
         )
 
-    def _drive(self, flow: Flow, *, deliver: bool) -> Iterator[AgentEvent]:
+    def _drive(self, config: RunConfig, flow: Flow, *, deliver: bool) -> Iterator[AgentEvent]:
         sent: Any = None
         while True:
             try:
@@ -373,7 +566,7 @@ class Agent(Generic[OutputT]):
             if isinstance(action, CallModel):
                 response: ModelResponse | None = None
                 try:
-                    for item in self.client.stream(self._request(action), deliver=deliver):
+                    for item in self.client.stream(self._request(config, action), deliver=deliver):
                         if isinstance(item, ModelResponse):
                             response = item
                         else:
@@ -383,14 +576,16 @@ class Agent(Generic[OutputT]):
                     flow.throw(error)
                 sent = response
             elif isinstance(action, RunTools):
-                sent = _run_tools_sync(action.calls)
+                sent = run_tools_sync(action.calls)
             elif isinstance(action, Approve):
-                sent = tuple(_decide_sync(self.approve, call) for call in action.calls)
+                sent = tuple(decide_sync(self.approve, call) for call in action.calls)
             else:
                 yield from action.events
                 sent = None
 
-    async def _adrive(self, flow: Flow, *, deliver: bool) -> AsyncIterator[AgentEvent]:
+    async def _adrive(
+        self, config: RunConfig, flow: Flow, *, deliver: bool
+    ) -> AsyncIterator[AgentEvent]:
         sent: Any = None
         while True:
             try:
@@ -400,8 +595,9 @@ class Agent(Generic[OutputT]):
                 return
             if isinstance(action, CallModel):
                 response: ModelResponse | None = None
+                request = self._request(config, action)
                 try:
-                    async for item in self.client.astream(self._request(action), deliver=deliver):
+                    async for item in self.client.astream(request, deliver=deliver):
                         if isinstance(item, ModelResponse):
                             response = item
                         else:
@@ -413,114 +609,12 @@ class Agent(Generic[OutputT]):
             elif isinstance(action, RunTools):
                 calls = action.calls
                 if len(calls) == 1:  # the usual case: no task to make
-                    sent = [await _run_tool_async(calls[0])]
+                    sent = [await run_tool_async(calls[0])]
                 else:
-                    sent = await asyncio.gather(*(_run_tool_async(call) for call in calls))
+                    sent = await asyncio.gather(*(run_tool_async(call) for call in calls))
             elif isinstance(action, Approve):
-                sent = [await _decide_async(self.approve, call) for call in action.calls]
+                sent = [await decide_async(self.approve, call) for call in action.calls]
             else:
                 for event in action.events:
                     yield event
                 sent = None
-
-
-# ---------------------------------------------------------------------- tool execution
-
-
-def _call_blocking(planned: PlannedCall) -> Any:
-    """Call a tool to completion in this thread (an async tool gets its own event loop)."""
-    value = planned.tool.invoke(planned.values, planned.ctx)
-    if inspect.isawaitable(value):
-        return asyncio.run(_awaited(value))
-    return value
-
-
-async def _awaited(value: Awaitable[Any]) -> Any:
-    return await value
-
-
-def _run_tools_sync(calls: Sequence[PlannedCall]) -> tuple[ToolOutcome, ...]:
-    """Run one reply's calls: in this thread when one and untimed, else in worker threads.
-
-    An async tool always runs in a worker thread, where `asyncio.run` is safe even when this
-    thread has a running event loop (a notebook).
-    """
-    started = time.perf_counter()
-    if len(calls) == 1 and calls[0].tool.timeout is None and not calls[0].tool.is_async:
-        try:
-            value = _call_blocking(calls[0])
-        except Exception as error:
-            return (ToolOutcome(error=error, seconds=time.perf_counter() - started),)
-        return (ToolOutcome(value=value, seconds=time.perf_counter() - started),)
-    # A timed-out tool's thread cannot be killed: it is left to finish in the background.
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(calls))
-    try:
-        futures = [pool.submit(_call_blocking, planned) for planned in calls]
-        return tuple(
-            _wait(future, planned.tool.timeout, started)
-            for planned, future in zip(calls, futures, strict=True)
-        )
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _wait(
-    future: concurrent.futures.Future[Any], timeout: float | None, started: float
-) -> ToolOutcome:
-    """Wait for a call started at `started`, for at most `timeout` seconds from then."""
-    remaining = None if timeout is None else max(timeout - (time.perf_counter() - started), 0.0)
-    try:
-        value = future.result(timeout=remaining)
-    except concurrent.futures.TimeoutError:
-        return ToolOutcome(error=TimeoutError(), seconds=time.perf_counter() - started)
-    except Exception as error:
-        return ToolOutcome(error=error, seconds=time.perf_counter() - started)
-    return ToolOutcome(value=value, seconds=time.perf_counter() - started)
-
-
-async def _run_tool_async(planned: PlannedCall) -> ToolOutcome:
-    tool = planned.tool
-    started = time.perf_counter()
-    try:
-        if tool.is_async:
-            pending = tool.invoke(planned.values, planned.ctx)
-        else:
-            pending = asyncio.to_thread(tool.invoke, planned.values, planned.ctx)
-        value = await asyncio.wait_for(pending, tool.timeout)
-    except Exception as error:
-        return ToolOutcome(error=error, seconds=time.perf_counter() - started)
-    return ToolOutcome(value=value, seconds=time.perf_counter() - started)
-
-
-# ---------------------------------------------------------------------- approval
-
-
-def _decide_sync(approve: Approver | None, call: ToolCall) -> bool | str:
-    if approve is None:  # the loop only asks when there is an approver
-        return False
-    decision = approve(call)
-    if inspect.isawaitable(decision):
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            decision = pool.submit(asyncio.run, _awaited(decision)).result()
-    return _checked(decision, call)
-
-
-async def _decide_async(approve: Approver | None, call: ToolCall) -> bool | str:
-    if approve is None:
-        return False
-    if inspect.iscoroutinefunction(approve):
-        decision = await approve(call)
-    else:
-        decision = await asyncio.to_thread(approve, call)
-        if inspect.isawaitable(decision):
-            decision = await decision
-    return _checked(decision, call)
-
-
-def _checked(decision: object, call: ToolCall) -> bool | str:
-    if isinstance(decision, (bool, str)):
-        return decision
-    raise UsageError(
-        f"The approver returned {decision!r} for the call to {call.name!r}; it must return "
-        "True (run it), False (refuse) or a string (refuse, with this reason for the model)."
-    )

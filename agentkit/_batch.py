@@ -20,7 +20,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Se
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._agent import Agent
+from ._agent import Agent, RunOptions
 from ._exceptions import APIError, RunError, UsageError
 from ._messages import Message, Usage, UserMessage
 
@@ -39,6 +39,9 @@ class BatchItem:
 
     history: tuple[Message, ...] = ()
     """Messages before the prompt (a system message, an earlier chat)."""
+
+    options: RunOptions = field(default_factory=lambda: RunOptions())
+    """This item's overrides of the agent's settings (`model`, `settings`, `tools`, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,8 @@ class BatchResult:
 async def _run_one(agent: Agent[Any], item: BatchItem) -> BatchResult:
     started = time.perf_counter()
     try:
-        result = await agent.arun(item.prompt, history=item.history)
+        options: RunOptions = {**item.options, "history": item.history}
+        result = await agent.arun(item.prompt, **options)
     except UsageError:
         raise  # a bug in the setup, not in one item: stop the batch
     except Exception as error:

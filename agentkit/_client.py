@@ -80,7 +80,10 @@ class ChatRequest:
     """Temperature, max_tokens and the other optional fields."""
 
     tool_choice: str | None = None
-    """`"auto"`, `"none"`, or a function name to force; `None` leaves it to the server."""
+    """`"auto"`, `"none"`, `"required"`, or a function name to force; `None` leaves it out."""
+
+    output: Tool[..., Any] | None = None
+    """Native structured output: a reply in this tool's strict schema (`response_format`)."""
 
     stream: bool = True
     """Stream the answer (the default: it avoids Cloudflare's 524 on long answers)."""
@@ -231,6 +234,7 @@ class ChatClient:
             style=request.style,
             settings=request.settings,
             tool_choice=request.tool_choice,
+            output=request.output,
             stream=stream,
         )
         base = self.base_url or (STREAM_BASE_URL if stream else PROXY_BASE_URL)

@@ -271,7 +271,44 @@ class ContextLengthExceededError(BadRequestError):
     """HTTP 400 with `code: context_length_exceeded`: the chat no longer fits the model.
 
     Shorten the history, lower `max_tokens`, or pick a model with a larger window.
+
+    Also raised before sending, when agentkit counted the prompt (the `tokens` extra) and it
+    plus `max_tokens` passes the catalog's window; then nothing was sent, `status_code` is the
+    400 the server would have answered, and these are set (else `None`):
+
+    Attributes:
+        prompt_tokens: The counted prompt.
+        max_tokens: The reply's `max_tokens` (0 when not set).
+        context_window: The model's window.
     """
+
+    prompt_tokens: int | None = None
+    max_tokens: int | None = None
+    context_window: int | None = None
+
+    @classmethod
+    def counted(
+        cls, prompt_tokens: int, max_tokens: int, context_window: int
+    ) -> ContextLengthExceededError:
+        """The error for a request refused before sending (see the class docstring)."""
+        error = cls(
+            f"The prompt has {prompt_tokens} tokens (counted before sending) and max_tokens is "
+            f"{max_tokens}: {prompt_tokens + max_tokens} tokens, more than the model's context "
+            f"window of {context_window}. Nothing was sent. Shorten the history, lower "
+            "max_tokens, or pick a model with a larger window; "
+            "ModelSettings(check_context_window=False) sends it anyway.",
+            status_code=400,
+            code="context_length_exceeded",
+        )
+        error.prompt_tokens = prompt_tokens
+        error.max_tokens = max_tokens
+        error.context_window = context_window
+        return error
+
+    def __str__(self) -> str:
+        if self.prompt_tokens is not None:  # refused before sending: no HTTP status to show
+            return self.message
+        return super().__str__()
 
 
 class AuthenticationError(APIStatusError):
@@ -418,16 +455,26 @@ class UsageLimitExceeded(RunError):
         limit: Which limit: `"requests"`, `"tokens"`, `"cost"` or `"tool_calls"`.
         value: What the run would reach.
         maximum: The limit that was set.
+        estimated: Whether `value` rests on the four-characters-a-token estimate (the
+            `tokens` extra is not installed, or the model's encoding is unknown).
     """
 
     def __init__(
-        self, limit: str, value: float, maximum: float, *, messages: Sequence[Message] = ()
+        self,
+        limit: str,
+        value: float,
+        maximum: float,
+        *,
+        messages: Sequence[Message] = (),
+        estimated: bool = False,
     ) -> None:
         self.limit = limit
         self.value = value
         self.maximum = maximum
+        self.estimated = estimated
+        how = " (estimated at about four characters a token)" if estimated else ""
         super().__init__(
-            f"Usage limit reached: {limit} would be {value:g}, the limit is {maximum:g}.",
+            f"Usage limit reached: {limit} would be {value:g}{how}, the limit is {maximum:g}.",
             messages=messages,
         )
 

@@ -12,15 +12,19 @@ return RunResult                ─▶ the run is over
 
 All the decisions live here: when a reply ends the run (from the message, not from
 `finish_reason` alone), how bad model output is fed back, each tool's retry budget, the usage
-limits, structured output. The loop never sees JSON or HTTP.
+limits (agents run as tools included), structured output (a call to the output tool, or the
+reply's text in its schema), and that a forced tool choice goes with the first request only.
+The loop never sees JSON or HTTP.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
 
 from ._exceptions import (
     APIError,
@@ -32,6 +36,7 @@ from ._exceptions import (
     ToolRetry,
     UsageError,
     UsageLimitExceeded,
+    redact,
 )
 from ._log import logger
 from ._messages import (
@@ -41,10 +46,14 @@ from ._messages import (
     ToolCall,
     ToolResult,
     Usage,
+    UsageLimits,
     UserMessage,
 )
 from ._models import ModelInfo
 from ._tools import ArgumentError, RunContext, Tool, format_result
+
+if TYPE_CHECKING:
+    from ._tokens import TokenCounter
 
 __all__ = [
     "Action",
@@ -72,30 +81,6 @@ OnRefusal: TypeAlias = Literal["raise", "output"]
 _CUT_OFF = frozenset({"length", "content_filter"})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UsageLimits:
-    """Budgets for one run, checked before each request and before tools run.
-
-    `None` means no limit. Token and cost checks use what the server reported so far plus an
-    estimate of the next prompt (about four characters a token; see `estimate_tokens`).
-
-    Examples:
-        >>> limits = UsageLimits(requests=5, cost=0.01)
-    """
-
-    requests: int | None = None
-    """The most requests to send to the model."""
-
-    total_tokens: int | None = None
-    """The most prompt plus completion tokens."""
-
-    cost: float | None = None
-    """The most USD to spend (needs prices in the model catalog)."""
-
-    tool_calls: int | None = None
-    """The most function calls to execute."""
-
-
 @dataclass(frozen=True, slots=True)
 class RunResult(Generic[OutputT]):
     """What a finished run gives back."""
@@ -121,10 +106,20 @@ class RunResult(Generic[OutputT]):
     new_message_index: int = 0
     """Where this run's own messages (its prompt first) start in `messages`, after the history."""
 
+    delegated: Usage = field(default_factory=Usage)
+    """The part of `usage` spent by agents that ran as tools (`Agent.as_tool`)."""
+
+    delegated_cost: float | None = 0.0
+    """What those agents' runs cost, at their models' prices (`None`: unknown)."""
+
     @property
     def cost(self) -> float | None:
-        """The run's price in USD, or `None` if prices or token counts are unknown."""
-        return self.model.cost(self.usage)
+        """The run's price in USD, or `None` if prices or token counts are unknown.
+
+        An estimate when agentkit counted some of the tokens (`usage.estimated`).
+        Agents that ran as tools are priced at their own models' prices.
+        """
+        return _total_cost(self.model, self.usage, self.delegated, self.delegated_cost)
 
     @property
     def new_messages(self) -> tuple[Message, ...]:
@@ -134,17 +129,27 @@ class RunResult(Generic[OutputT]):
 
 @dataclass(frozen=True, slots=True)
 class RunPlan:
-    """Everything about a run that is fixed before it starts (the agent builds it once)."""
+    """Everything about a run that is fixed before it starts (the agent builds it)."""
 
     model: ModelInfo
     tools: Mapping[str, Tool[..., Any]]
+    """The tools offered, by name (with the output tool in the tool output mode)."""
     output_tool: Tool[..., Any] | None = None
+    """Validates the structured output, if one was asked for."""
     max_turns: int = 20
     tool_retries: int = 2
     on_tool_error: OnToolError = "feedback"
     limits: UsageLimits | None = None
     has_approver: bool = False
     on_refusal: OnRefusal = "raise"
+    tool_choice: str | None = None
+    """`"auto"`, `"none"`, `"required"` or a tool's name, as sent (the agent checked it).
+    A forced choice (`"required"`, a name) goes with the first request only."""
+    native_output: bool = False
+    """The output comes as the reply's text, in the JSON `output_tool`'s schema describes
+    (sent as `response_format`), instead of as a call to `output_tool`."""
+    counter: TokenCounter | None = None
+    """Counts each request's tokens (`_tokens.counter_for`); `None`: no counting."""
 
     def retries_for(self, name: str) -> int:
         """The retry budget of a tool (or of an unknown name the model keeps calling)."""
@@ -163,6 +168,10 @@ class CallModel:
 
     messages: tuple[Message, ...]
     tools: tuple[Tool[..., Any], ...]
+    tool_choice: str | None = None
+    """`"auto"`, `"none"`, `"required"` or a tool's name; `None` leaves it out."""
+    output: Tool[..., Any] | None = None
+    """Ask for a reply in this tool's schema (`response_format`), for native output."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +257,30 @@ def estimate_tokens(messages: Sequence[Message], tools: Sequence[Tool[..., Any]]
     return chars // 4 + 1
 
 
+def _total_cost(
+    model: ModelInfo, usage: Usage, delegated: Usage, delegated_cost: float | None
+) -> float | None:
+    """The price of `usage`: its own part at `model`'s prices, plus what was delegated."""
+    if delegated.requests == 0:
+        return model.cost(usage)
+    own = Usage(
+        requests=usage.requests - delegated.requests,
+        prompt_tokens=_minus(usage.prompt_tokens, delegated.prompt_tokens),
+        completion_tokens=_minus(usage.completion_tokens, delegated.completion_tokens),
+        tool_calls=usage.tool_calls - delegated.tool_calls,
+        unreported_requests=usage.unreported_requests - delegated.unreported_requests,
+        counted_requests=usage.counted_requests - delegated.counted_requests,
+    )
+    own_cost = model.cost(own) if own.requests else 0.0
+    if own_cost is None or delegated_cost is None:
+        return None
+    return own_cost + delegated_cost
+
+
+def _minus(total: int | None, part: int | None) -> int | None:
+    return total if part is None or total is None else total - part
+
+
 def check_history(messages: Sequence[Message]) -> None:
     """Refuse a history in which a function call has no result, or a result no call.
 
@@ -286,11 +319,34 @@ def check_history(messages: Sequence[Message]) -> None:
         )
 
 
+_ERROR_DETAIL_CHARS = 500  # enough for a reason, never a dump
+
+
 def _error_text(error: BaseException, tool: Tool[..., Any]) -> str:
+    """What the model reads when a tool raised: the type and a scrubbed, capped message."""
     if isinstance(error, TimeoutError) and tool.timeout is not None:
         return f"Error: {tool.name} timed out after {tool.timeout:g} s."
-    detail = str(error) or "no details"
+    detail = _scrubbed(str(error)) or "no details"
+    if len(detail) > _ERROR_DETAIL_CHARS:
+        detail = detail[: _ERROR_DETAIL_CHARS - 1] + "…"
     return f"Error: {tool.name} raised {type(error).__name__}: {detail}"
+
+
+def _scrubbed(text: str) -> str:
+    """`text` without what the model need not see: keys, and where the user's home is.
+
+    Removes the value of `GOAPI_KEY` (8 characters or more: a shorter one is no real key,
+    and replacing it would garble the text) and whatever `redact` finds (bearer tokens,
+    `sk-...` keys, `api_key=...` pairs), and writes the home directory as `~`. A key given
+    only as `api_key=` is not known here; `redact`'s patterns are what catches it.
+    """
+    key = os.environ.get("GOAPI_KEY", "")
+    text = redact(text, [key] if len(key) >= 8 else [])
+    homes = {os.path.expanduser("~"), os.path.realpath(os.path.expanduser("~"))}
+    for home in sorted(homes, key=len, reverse=True):
+        if len(home) > 1:  # a home of "/" would turn every path into "~"
+            text = re.sub(re.escape(home) + r"(?![\w.-])", "~", text)  # not /home/ann-x
+    return text
 
 
 # ------------------------------------------------------------------ the loop
@@ -312,6 +368,18 @@ class _Run:
     turns: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     last_error: dict[str, str] = field(default_factory=dict)
+    delegated: Usage = field(default_factory=Usage)
+    delegated_cost: float | None = 0.0
+
+    def cost(self) -> float | None:
+        return _total_cost(self.plan.model, self.usage, self.delegated, self.delegated_cost)
+
+    def add_delegated(self, usage: Usage, cost: float | None) -> None:
+        """Count what an agent that ran as a tool used (and cost) as this run's."""
+        self.usage = self.usage + usage
+        self.delegated = self.delegated + usage
+        if self.delegated_cost is not None:
+            self.delegated_cost = None if cost is None else self.delegated_cost + cost
 
     def ok(self, call: ToolCall, content: str) -> ToolResult:
         self.failures.pop(call.name, None)
@@ -323,6 +391,13 @@ class _Run:
         self.last_error[call.name] = content
         return ToolResult(call.name, content, call.id, is_error=True)
 
+    def refeed(self, name: str, text: str) -> None:
+        """Ask again for the structured output (named `name`), saying what was wrong."""
+        self.failures[name] = self.failures.get(name, 0) + 1
+        self.last_error[name] = text
+        self.messages.append(UserMessage(text))
+        self.check_budgets()
+
     def check_budgets(self) -> None:
         for name, count in self.failures.items():
             budget = self.plan.retries_for(name)
@@ -332,6 +407,7 @@ class _Run:
                 )
 
     def context(self, call: ToolCall, tool: Tool[..., Any]) -> RunContext[Any]:
+        limits = self.plan.limits
         return RunContext(
             deps=self.deps,
             model=self.plan.model.name,
@@ -340,9 +416,12 @@ class _Run:
             tool_name=tool.name,
             call_id=call.id,
             retry=self.failures.get(call.name, 0),
+            limits=None if limits is None else limits.remaining(self.usage, self.cost()),
         )
 
-    def check_request_limits(self, offered: Sequence[Tool[..., Any]]) -> None:
+    def check_request_limits(
+        self, offered: Sequence[Tool[..., Any]], prompt_tokens: int | None = None
+    ) -> None:
         limits, usage = self.plan.limits, self.usage
         if limits is None:
             return
@@ -352,18 +431,26 @@ class _Run:
             )
         if limits.total_tokens is None and limits.cost is None:
             return
-        estimate = estimate_tokens(self.messages, offered)
+        estimated = prompt_tokens is None
+        if prompt_tokens is None:
+            prompt_tokens = estimate_tokens(self.messages, offered)
         if limits.total_tokens is not None:
-            would_be = (usage.total_tokens or 0) + estimate
+            would_be = (usage.total_tokens or 0) + prompt_tokens
             if would_be > limits.total_tokens:
                 raise UsageLimitExceeded(
-                    "tokens", would_be, limits.total_tokens, messages=self.messages
+                    "tokens",
+                    would_be,
+                    limits.total_tokens,
+                    messages=self.messages,
+                    estimated=estimated,
                 )
         if limits.cost is not None:
             model = self.plan.model
-            would_cost = (model.cost(usage) or 0.0) + (model.cost(Usage(1, estimate, 0)) or 0.0)
+            would_cost = (self.cost() or 0.0) + (model.cost(Usage(1, prompt_tokens, 0)) or 0.0)
             if would_cost > limits.cost:
-                raise UsageLimitExceeded("cost", would_cost, limits.cost, messages=self.messages)
+                raise UsageLimitExceeded(
+                    "cost", would_cost, limits.cost, messages=self.messages, estimated=estimated
+                )
 
     def dispatch(
         self, calls: Sequence[ToolCall]
@@ -431,6 +518,7 @@ class _Run:
                 completion_tokens=self.usage.completion_tokens,
                 tool_calls=self.usage.tool_calls + len(planned),
                 unreported_requests=self.usage.unreported_requests,
+                counted_requests=self.usage.counted_requests,
             )
         final = [r for r in results if r is not None]
         if len(final) != len(calls):  # every call gets exactly one result, always
@@ -477,7 +565,14 @@ class _Run:
             seconds=round(outcome.seconds, 6),
         )
         if error is None:
-            return self.ok(call, format_result(outcome.value))
+            value = outcome.value
+            if isinstance(value, RunResult):  # an agent ran as this tool: its usage is ours
+                self.add_delegated(value.usage, value.cost)
+                result = self.ok(call, format_result(value.output))
+                return replace(result, messages=value.messages)
+            return self.ok(call, format_result(value))
+        if isinstance(error, (RunError, APIError)) and error.usage is not None:
+            self.add_delegated(error.usage, None)  # a failed agent run: its cost is unknown
         if isinstance(error, ToolRetry):
             return self.failed(call, error.message)
         if self.plan.on_tool_error == "raise" and not isinstance(error, TimeoutError):
@@ -511,16 +606,27 @@ def agent_flow(
     run = _Run(plan, messages, deps)
     log = logger()
     offered = tuple(plan.tools.values())
+    native = plan.output_tool if plan.native_output else None
+    # A forced choice goes with the first request only: forced again after each result, the
+    # model could never answer, and the run would end at max_turns.
+    forced = plan.tool_choice not in (None, "auto", "none")
     prompt_index = len(messages) - 1
     started = time.perf_counter()
     log.info("agentkit.run.start", model=plan.model.name, tools=len(offered))
     outcome = "error"
+    counter = plan.counter
     try:
         while True:
-            run.check_request_limits(offered)
+            choice = None if forced and run.turns else plan.tool_choice
+            prompt_tokens = None if counter is None else counter.prompt(messages, offered, choice)
+            run.check_request_limits(offered, prompt_tokens)
             if run.turns >= plan.max_turns:
                 raise MaxTurnsExceeded(plan.max_turns, messages=messages)
-            response: ModelResponse = yield CallModel(tuple(messages), offered)
+            if counter is not None and prompt_tokens is not None:
+                counter.check(prompt_tokens)
+            response: ModelResponse = yield CallModel(tuple(messages), offered, choice, native)
+            if counter is not None and prompt_tokens is not None:
+                response = counter.fill(response, prompt_tokens)
             run.turns += 1
             run.usage = run.usage + response.usage
             reply = response.message
@@ -541,14 +647,17 @@ def agent_flow(
                 run.check_budgets()
                 if output is _NO_OUTPUT:
                     continue
+            elif native is not None:
+                try:
+                    output = native.invoke(native.validate((reply.content or "").strip() or "null"))
+                except ArgumentError as error:  # not the JSON asked for: say why, ask again
+                    problems = "; ".join(str(issue) for issue in error.errors[:5])
+                    run.refeed(native.name, f"Your answer is not valid: {problems}. Answer again.")
+                    continue
             elif plan.output_tool is not None:
                 # Structured output was asked for and the model answered in text: ask again.
                 name = plan.output_tool.name
-                text = f"Give your answer by calling the {name} function, not as text."
-                run.failures[name] = run.failures.get(name, 0) + 1
-                run.last_error[name] = text
-                messages.append(UserMessage(text))
-                run.check_budgets()
+                run.refeed(name, f"Give your answer by calling the {name} function, not as text.")
                 continue
             else:
                 output = reply.content or reply.refusal or ""
@@ -561,6 +670,8 @@ def agent_flow(
                 finish_reason=response.finish_reason,
                 model=plan.model,
                 new_message_index=prompt_index,
+                delegated=run.delegated,
+                delegated_cost=run.delegated_cost,
             )
     except BaseException as error:
         # The drivers throw API errors in here, so every error that ends a run carries the

@@ -11,9 +11,14 @@ and the function's name, so a history can be sent in either style.
 
 from __future__ import annotations
 
+import base64
+import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeVar
+
+from ._exceptions import UsageError
 
 __all__ = [
     "AssistantMessage",
@@ -29,6 +34,7 @@ __all__ = [
     "ToolCallDelta",
     "ToolResult",
     "Usage",
+    "UsageLimits",
     "UserMessage",
 ]
 
@@ -44,9 +50,35 @@ class TextPart:
     """Always `"text"`."""
 
 
+#: The image types chat-completions vision models take, by their first bytes.
+_IMAGE_TYPES: dict[str, tuple[bytes, ...]] = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),  # and "WEBP" at offset 8, checked in _sniff
+}
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+"""The largest image `ImagePart.from_file` / `from_bytes` encode (OpenAI's limit: 20 MB)."""
+
+
+def _sniff(data: bytes) -> str | None:
+    for mime, signatures in _IMAGE_TYPES.items():
+        if data.startswith(signatures) and (mime != "image/webp" or data[8:12] == b"WEBP"):
+            return mime
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ImagePart:
-    """An image in a user message, for vision models such as `gpt-4-vision-preview`."""
+    """An image in a user message, for vision models such as `gpt-4-vision-preview`.
+
+    Examples:
+        >>> ImagePart("https://example.com/cat.png", detail="low").detail
+        'low'
+        >>> ImagePart.from_bytes(b"GIF89a...").url
+        'data:image/gif;base64,R0lGODlhLi4u'
+    """
 
     url: str
     """An `https://` URL or a `data:image/...;base64,` URL."""
@@ -56,6 +88,89 @@ class ImagePart:
 
     kind: Literal["image"] = field(default="image", init=False, repr=False)
     """Always `"image"`."""
+
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes,
+        mime: str | None = None,
+        *,
+        detail: Literal["auto", "low", "high"] | None = None,
+    ) -> ImagePart:
+        """An image sent inline, as a `data:` URL.
+
+        Args:
+            data: The image file's bytes: PNG, JPEG, GIF or WebP.
+            mime: Its type (`"image/png"`, ...); by default read from the first bytes.
+            detail: How closely the model looks.
+
+        Raises:
+            UsageError: The data is empty, over `MAX_IMAGE_BYTES`, not one of the four
+                types, or not of the type `mime` says.
+        """
+        return cls(_data_url(bytes(data), mime, "The image data"), detail)
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        mime: str | None = None,
+        *,
+        detail: Literal["auto", "low", "high"] | None = None,
+    ) -> ImagePart:
+        """An image file sent inline, as a `data:` URL (its type read from its first bytes).
+
+        Raises:
+            UsageError: The file cannot be read, is not a regular file, is empty, is over
+                `MAX_IMAGE_BYTES`, or is not a PNG, JPEG, GIF or WebP image.
+        """
+        what = f"The image file {os.fspath(path)!r}"
+        try:
+            # Non-blocking, so a named pipe is refused below instead of waiting for a writer.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    raise UsageError(f"{what} is not a regular file (a folder, pipe or device).")
+                if info.st_size > MAX_IMAGE_BYTES:
+                    raise _too_big(what, info.st_size)
+                with open(fd, "rb", closefd=False) as file:
+                    data = file.read(MAX_IMAGE_BYTES + 1)  # the file may grow while it is read
+            finally:
+                os.close(fd)
+        except OSError as error:
+            raise UsageError(
+                f"{what} cannot be read: {error.strerror or error}. Give the path of a "
+                "readable PNG, JPEG, GIF or WebP file."
+            ) from error
+        return cls(_data_url(data, mime, what), detail)
+
+
+def _too_big(what: str, size: int) -> UsageError:
+    return UsageError(
+        f"{what} is {size:,} bytes, over the {MAX_IMAGE_BYTES:,} bytes a request may carry. "
+        "Make it smaller, or put it online and give its https:// URL."
+    )
+
+
+def _data_url(data: bytes, mime: str | None, what: str) -> str:
+    """A `data:` URL of an image; `what` names the image in errors ("The image file 'x'")."""
+    if not data:
+        raise UsageError(f"{what} is empty.")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _too_big(what, len(data))
+    if mime is not None and mime not in _IMAGE_TYPES:
+        known = ", ".join(_IMAGE_TYPES)
+        raise UsageError(f"{what}: type {mime!r} is not one models take ({known}).")
+    found = _sniff(data)
+    if found is None:
+        raise UsageError(
+            f"{what} is not a PNG, JPEG, GIF or WebP image (it starts with {data[:8]!r}); "
+            "convert it to one of them."
+        )
+    if mime is not None and mime != found:
+        raise UsageError(f"{what} is {found}, not {mime} as given.")
+    return f"data:{found};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 ContentPart: TypeAlias = TextPart | ImagePart
@@ -173,6 +288,12 @@ class ToolResult:
     Not sent to the server; kept for logs, tests and the retry budget.
     """
 
+    messages: tuple[Message, ...] = field(default=(), compare=False, repr=False)
+    """The chat of an agent that ran as this tool (`Agent.as_tool`), for inspection.
+
+    Not sent to the server, and not saved by `dump_messages`.
+    """
+
     role: Literal["tool"] = field(default="tool", init=False, repr=False)
     """Always `"tool"`."""
 
@@ -191,11 +312,20 @@ def _add_optional(a: int | None, b: int | None) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Requests made and tokens used, as the server reported them.
+    """Requests made and tokens used, as the server reported them or as agentkit counted them.
 
-    Token counts are never invented: a request whose server reported no usage adds nothing to
-    the token counts and one to `unreported_requests`. A count is `None` when no request
-    reported it at all. Add two `Usage` values with `+`.
+    Every request's token figures come from one of three places, and `Usage` says which:
+    the server reported them; the server did not, and agentkit counted them with the exact
+    tokenizer of the model (the `tokens` extra), adding one to `counted_requests`; or neither,
+    and the request adds nothing to the token counts and one to `unreported_requests`. A count
+    is `None` when no request has one at all. Add two `Usage` values with `+`.
+
+    Examples:
+        >>> reported = Usage(requests=1, prompt_tokens=52, completion_tokens=9)
+        >>> counted = Usage(requests=1, prompt_tokens=60, completion_tokens=12, counted_requests=1)
+        >>> total = reported + counted
+        >>> total.total_tokens, total.complete, total.estimated
+        (133, True, True)
     """
 
     requests: int = 0
@@ -211,7 +341,12 @@ class Usage:
     """Function calls that were executed."""
 
     unreported_requests: int = 0
-    """Requests whose server reported no token usage (so the token counts are incomplete)."""
+    """Requests with no token figures at all: the server reported none and agentkit could not
+    count them (so the token counts are incomplete)."""
+
+    counted_requests: int = 0
+    """Requests whose token figures agentkit counted itself, because the server reported none
+    (GoAPI's streams never do). Exact for text; see the usage docs for what is derived."""
 
     @property
     def total_tokens(self) -> int | None:
@@ -220,8 +355,13 @@ class Usage:
 
     @property
     def complete(self) -> bool:
-        """Whether every request reported its token usage."""
+        """Whether every request has token figures, reported or counted."""
         return self.unreported_requests == 0
+
+    @property
+    def estimated(self) -> bool:
+        """Whether some figures were counted by agentkit rather than reported by the server."""
+        return self.counted_requests > 0
 
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
@@ -232,6 +372,7 @@ class Usage:
             completion_tokens=_add_optional(self.completion_tokens, other.completion_tokens),
             tool_calls=self.tool_calls + other.tool_calls,
             unreported_requests=self.unreported_requests + other.unreported_requests,
+            counted_requests=self.counted_requests + other.counted_requests,
         )
 
     @classmethod
@@ -241,6 +382,69 @@ class Usage:
         for usage in usages:
             total = total + usage
         return total
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageLimits:
+    """Budgets for one run, checked before each request and before tools run.
+
+    `None` means no limit. Token and cost checks use the run's tokens so far plus the next
+    prompt's, counted exactly with the `tokens` extra; without it (or for a model whose
+    encoding is unknown) the prompt is estimated at about four characters a token, and
+    `UsageLimitExceeded.estimated` says so.
+
+    Examples:
+        >>> limits = UsageLimits(requests=5, cost=0.01)
+        >>> limits.remaining(Usage(requests=2), cost=0.004)
+        UsageLimits(requests=3, total_tokens=None, cost=0.006, tool_calls=None)
+    """
+
+    requests: int | None = None
+    """The most requests to send to the model."""
+
+    total_tokens: int | None = None
+    """The most prompt plus completion tokens."""
+
+    cost: float | None = None
+    """The most USD to spend (needs prices in the model catalog)."""
+
+    tool_calls: int | None = None
+    """The most function calls to execute."""
+
+    def remaining(self, usage: Usage, cost: float | None = None) -> UsageLimits:
+        """What is left of these budgets after `usage` (which cost `cost`), never below 0."""
+        return UsageLimits(
+            requests=_left(self.requests, usage.requests),
+            total_tokens=_left(self.total_tokens, usage.total_tokens or 0),
+            cost=None if self.cost is None else max(self.cost - (cost or 0.0), 0.0),
+            tool_calls=_left(self.tool_calls, usage.tool_calls),
+        )
+
+    def tighter(self, other: UsageLimits | None) -> UsageLimits:
+        """The smaller of each budget of these limits and `other`'s."""
+        if other is None:
+            return self
+        return UsageLimits(
+            requests=_least(self.requests, other.requests),
+            total_tokens=_least(self.total_tokens, other.total_tokens),
+            cost=_least(self.cost, other.cost),
+            tool_calls=_least(self.tool_calls, other.tool_calls),
+        )
+
+
+def _left(limit: int | None, used: int) -> int | None:
+    return None if limit is None else max(limit - used, 0)
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _least(a: _N | None, b: _N | None) -> _N | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
 """The model catalog: which wire style each model takes, its window and its price.
 
-Data, not code. `ModelCatalog.get(name)` looks a name up exactly, then by family rule
-(`*-0613*` takes `functions`, `*-1106*` takes `tools`, ...), then falls back to a model that
-takes `tools` with unknown window and price, so new models work without a release. Users
-register their own entries or override ours with `catalog.register(ModelInfo(...))`.
+Data, not code. `ModelCatalog.find(name)` looks a name up exactly, then by family rule
+(`*-0613*` takes `functions`, `*-1106*` takes `tools`, ...). A name that matches neither is
+refused by `Agent` (a typo must not silently pick a wire style) unless the user says how the
+model takes functions: `api_style=`, a `ModelInfo`, or `catalog.register(ModelInfo(...))`,
+which also overrides our entries.
 
 Prices are GoAPI's, in US dollars per 1,000 tokens. GoAPI charges one fifth of OpenAI's list
 price for GPT-3.5 models; for GPT-4 models it publishes no discount, so OpenAI's list price
@@ -12,9 +13,10 @@ of the time is used.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal, TypeAlias
 
 from ._messages import Usage
@@ -56,8 +58,21 @@ class ModelInfo:
     output_price: float | None = None
     """USD per 1,000 completion tokens, if known."""
 
+    structured_output: bool = False
+    """Whether it takes `response_format: {"type": "json_schema", ..., "strict": true}`.
+
+    OpenAI added this native structured output in 2024; none of GoAPI's 2023 models take it.
+    Agents with an `output_type` use it for models that do (see `Agent(output_mode=...)`).
+    """
+
+    tool_choice_required: bool = False
+    """Whether it takes `tool_choice: "required"` (OpenAI added it in 2024).
+
+    For models that do not, agentkit sends the one-name form when one tool is offered.
+    """
+
     known: bool = True
-    """`False` for the fallback entry made up for a name the catalog does not list."""
+    """`False` for an entry made up for a name the catalog does not list."""
 
     @property
     def supports_functions(self) -> bool:
@@ -72,8 +87,8 @@ class ModelInfo:
     def cost(self, usage: Usage) -> float | None:
         """The price of `usage` in USD, or `None` when a price or a token count is unknown.
 
-        A usage with requests that reported no tokens has no exact cost, so it gives `None`
-        as well: a cost is never invented.
+        A usage with requests that have no token figures gives `None`: a cost is never
+        invented. Where agentkit counted the tokens (`usage.estimated`), so is the cost.
         """
         if (
             self.input_price is None
@@ -137,6 +152,34 @@ class ModelSettings:
 
     extra_body: Mapping[str, object] = field(default_factory=dict)
     """Further request fields, sent as they are, for servers that take more."""
+
+    check_context_window: bool | None = None
+    """Refuse, before sending, a request whose counted prompt plus `max_tokens` is larger than
+    the model's context window (`ContextLengthExceededError`). Not sent; needs the `tokens`
+    extra and a window in the catalog. `None` (the default) checks; `False` sends such
+    requests anyway."""
+
+    def merge(self, overrides: ModelSettings) -> ModelSettings:
+        """These settings with the fields `overrides` sets (not `None`) replacing them.
+
+        `extra_body` is merged key by key; `include_usage` is on if either turns it on.
+
+        Examples:
+            >>> ModelSettings(temperature=0, seed=7).merge(ModelSettings(seed=8))
+            ModelSettings(temperature=0, ..., seed=8, ...)
+        """
+        changes: dict[str, object] = {
+            f.name: getattr(overrides, f.name)
+            for f in fields(self)
+            if f.name not in ("include_usage", "extra_body")
+            and getattr(overrides, f.name) is not None
+        }
+        return replace(
+            self,
+            **changes,  # type: ignore[arg-type]
+            include_usage=self.include_usage or overrides.include_usage,
+            extra_body={**self.extra_body, **overrides.extra_body},
+        )
 
 
 _GPT35_DISCOUNT = 5  # GoAPI: "The price of GPT-3.5 call is 1/5 of the price of OpenAI"
@@ -214,13 +257,33 @@ class ModelCatalog:
 
     def get(self, name: str) -> ModelInfo:
         """The entry for `name`: exact, else by family rule, else a `tools`-style fallback."""
+        return self.find(name) or ModelInfo(name, style="tools", known=False)
+
+    def find(self, name: str) -> ModelInfo | None:
+        """The entry for `name`: exact, else by family rule, else `None`.
+
+        Examples:
+            >>> default_catalog.find("gpt-3.5-turb") is None
+            True
+            >>> default_catalog.find("gpt-4-0613-custom")
+            ModelInfo(name='gpt-4-0613-custom', style='functions', ...known=False)
+        """
         info = self._models.get(name)
         if info is not None:
             return info
         for pattern, style in self._rules:
             if fnmatch.fnmatchcase(name, pattern):
                 return ModelInfo(name, style=style, known=False)
-        return ModelInfo(name, style="tools", known=False)
+        return None
+
+    def close_matches(self, name: str) -> list[str]:
+        """Catalog names that look like `name`, best first (for "did you mean" messages).
+
+        Examples:
+            >>> default_catalog.close_matches("gpt-3.5-turb")[:2]
+            ['gpt-3.5-turbo', 'gpt-3.5-turbo-16k']
+        """
+        return difflib.get_close_matches(name, list(self._models), n=3, cutoff=0.6)
 
     def __contains__(self, name: object) -> bool:
         return name in self._models

@@ -88,8 +88,9 @@ def check_name(name: str, *, where: str) -> str:
 def parse_docstring(doc: str | None) -> tuple[str | None, dict[str, str]]:
     """Split a Google, NumPy or reST docstring into a description and parameter texts.
 
-    The raw docstring is cleaned with `inspect.cleandoc`; a Google `Args:` section on the
-    very first line keeps its indentation. `*args`/`**kwargs` are named without stars.
+    The raw docstring is cleaned with `inspect.cleandoc`; a parameter section is parsed as a
+    section whatever precedes it (a summary, nothing, or a blank first line), so it never
+    becomes the description. `*args`/`**kwargs` are named without stars.
 
     Examples:
         >>> parse_docstring('''Add two numbers.
@@ -105,11 +106,14 @@ def parse_docstring(doc: str | None) -> tuple[str | None, dict[str, str]]:
     text = inspect.cleandoc(doc)
     first, _, rest = text.partition("\n")
     if first.strip() in _GOOGLE_SECTIONS and rest[:1] not in ("", " ", "\t"):
-        # cleandoc took the section's indentation away along with the common indentation.
-        # The leading newline keeps docstring-parser's own cleandoc from doing it again.
-        text = "\n" + first + "\n" + textwrap.indent(rest, "    ")
+        # `"""Args:` on the quotes' line: cleandoc took the section's indentation away
+        # along with the common indentation; put it back.
+        text = first + "\n" + textwrap.indent(rest, "    ")
     try:
-        parsed = docstring_parser.parse(text)
+        # docstring-parser cleans the text again, leaving its first line out of the common
+        # indentation: a section opening the text would lose its entries' indentation (and
+        # be read as the description). A leading newline makes every line count.
+        parsed = docstring_parser.parse("\n" + text)
     except docstring_parser.ParseError:
         return text, {}
     parts = (parsed.short_description, parsed.long_description)

@@ -12,6 +12,9 @@ import dataclasses
 import functools
 import inspect
 import json
+import os
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
@@ -19,7 +22,7 @@ import pydantic
 import pydantic_core
 
 from ._exceptions import UsageError
-from ._messages import Message, Usage
+from ._messages import Message, Usage, UsageLimits
 from ._schema import (
     check_name,
     describe,
@@ -86,6 +89,12 @@ class RunContext(Generic[DepsT]):
 
     retry: int = 0
     """How many times in a row this tool has failed so far (0 on a first attempt)."""
+
+    limits: UsageLimits | None = None
+    """What is left of the run's usage limits as this call starts (`None`: no limits).
+
+    A tool that runs another agent passes it on, so that run spends the same budget.
+    """
 
 
 # --------------------------------------------------------------------------- argument errors
@@ -239,6 +248,8 @@ def _pydantic_issues(error: pydantic.ValidationError) -> list[ArgumentIssue]:
                 issues.append(_issue("invalid", path, text))
             else:
                 issues.append(_issue("wrong_type", path, text))
+    # Unknown names last, whatever order pydantic found them in (it changed between versions).
+    issues.sort(key=lambda issue: issue.kind == "unexpected")
     return issues
 
 
@@ -371,6 +382,13 @@ class Tool(Generic[P, R]):
             raise UsageError(
                 f"{where}: **kwargs cannot be used with strict=True (strict schemas are closed);"
                 " name each argument as a parameter, or pass strict=False."
+            )
+        if description is None and arguments.description is None:
+            warnings.warn(
+                f"{where}: the tool {name!r} has no description, so the model is told nothing "
+                "about when to call it; give it a docstring or @tool(description=...).",
+                UserWarning,
+                stacklevel=_caller_level(),
             )
         fields = arguments.fields
         extra = arguments.var_keyword
@@ -628,6 +646,17 @@ def tool(
     if function is None:
         return lambda function: Tool(function, **options)  # type: ignore[arg-type]
     return Tool(function, **options)  # type: ignore[arg-type]
+
+
+_PACKAGE = os.path.dirname(__file__)
+
+
+def _caller_level() -> int:
+    """The `stacklevel` of the first frame outside agentkit: the user's `@tool` line."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and os.path.dirname(frame.f_code.co_filename) == _PACKAGE:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _response(response: Any) -> Any:

@@ -361,6 +361,7 @@ def build_request(
     style: ApiStyle = "tools",
     settings: ModelSettings | None = None,
     tool_choice: str | None = None,
+    output: Tool[..., Any] | None = None,
     stream: bool = True,
 ) -> RequestBody:
     """The JSON body of one chat-completions request.
@@ -371,7 +372,10 @@ def build_request(
         functions: The tools offered (left out of the body when empty).
         style: `"functions"` (legacy) or `"tools"`.
         settings: Optional fields; `None` values are left out.
-        tool_choice: `"auto"`, `"none"`, or the name of a function the model must call.
+        tool_choice: `"auto"`, `"none"`, `"required"` (the `tools` style only), or the
+            name of a function the model must call.
+        output: Native structured output: ask for a reply in this tool's (strict) schema,
+            as `response_format: {"type": "json_schema", ...}`.
         stream: Ask for server-sent events (with `stream_options` when
             `settings.include_usage`).
 
@@ -401,6 +405,9 @@ def build_request(
             body["logit_bias"] = dict(settings.logit_bias)
         if settings.response_format is not None:
             body["response_format"] = {"type": settings.response_format}
+    if output is not None:
+        body["response_format"] = _json_schema_format(output)
+    if settings is not None:
         body.update(settings.extra_body)
     if stream:
         body["stream"] = True
@@ -414,6 +421,15 @@ def _tool_entry(tool: Tool[..., Any]) -> dict[str, Any]:
     if tool.strict:
         function = {**function, "strict": True}
     return {"type": "function", "function": function}
+
+
+def _json_schema_format(output: Tool[..., Any]) -> dict[str, Any]:
+    json_schema: dict[str, Any] = {"name": output.name}
+    if output.description:
+        json_schema["description"] = output.description
+    json_schema["schema"] = output.parameters
+    json_schema["strict"] = True
+    return {"type": "json_schema", "json_schema": json_schema}
 
 
 def _choice(choice: str, style: ApiStyle) -> object:

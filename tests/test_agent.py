@@ -575,7 +575,10 @@ def test_usage_and_cost_from_the_catalog(driver: Driver):
 
 
 def test_unreported_usage_stays_unknown(driver: Driver):
-    agent, _ = scripted_agent([Reply.text("hi").with_usage(None)], model="gpt-4")
+    """A model whose tokenizer agentkit does not know: its tokens cannot be counted."""
+    agent, _ = scripted_agent(
+        [Reply.text("hi").with_usage(None)], model="llama-3-70b", api_style="tools"
+    )
     result = driver.run(agent, "hi")
     assert result.usage.prompt_tokens is None
     assert result.usage.unreported_requests == 1

@@ -160,6 +160,25 @@ def test_online_an_unreachable_weather_service_is_an_error_not_the_answer(
         '[calling get_current_weather({"location": "Boston"})]',
     ]
     assert captured.err == (
-        "error: Open-Meteo geocoding could not be reached: no network? "
-        "([Errno -3] Temporary failure in name resolution)\n"
+        "error: Open-Meteo geocoding could not be asked: "
+        "The host 'geocoding-api.open-meteo.com' could not be looked up: no network?\n"
     )
+
+
+def test_triage_agent_hands_off(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """Each question goes to the specialist that fits; what the specialist did is on the
+    call's result, and its requests count as the triage run's."""
+    lines = output("triage_agent.py", monkeypatch, capsys)
+    weather, search = lines[:5], lines[5:]
+    assert weather[0] == "> What is the weather like in Boston?"
+    assert weather[1] == "[triage -> weather_agent]"
+    assert weather[2].startswith(
+        "  [weather_agent -> get_current_weather: Boston (demo data), Massachusetts, United"
+    )
+    assert weather[4] == "(4 requests: 2 by triage, 2 by specialists)"
+    assert search[0].startswith("> Search the web")
+    assert search[1] == "[triage -> search_agent]"
+    assert search[2].startswith("  [search_agent -> search: ")
+    assert search[-1] == "(4 requests: 2 by triage, 2 by specialists)"

@@ -9,14 +9,18 @@ import pytest
 
 from agentkit import (
     AssistantMessage,
+    MaxTurnsExceeded,
     Message,
     ModelResponse,
+    RunContext,
+    RunResult,
     ToolCall,
     ToolCallTruncated,
     ToolResult,
     ToolRetriesExceeded,
     Usage,
     UsageError,
+    UsageLimits,
     UserMessage,
     default_catalog,
     tool,
@@ -224,3 +228,88 @@ def test_run_errors_carry_the_usage_so_far():
     with pytest.raises(ToolRetriesExceeded) as caught:
         pump(plan(add, tool_retries=0), [reply(None, bad)])
     assert caught.value.usage == Usage(1, 10, 5)
+
+
+# --------------------------------------------------------------------------- tool choice
+
+
+def test_a_forced_choice_goes_with_the_first_request_only():
+    plan = RunPlan(default_catalog.get("gpt-4"), index_tools([add]), tool_choice="add")
+    _, actions = pump(plan, [reply(None, ToolCall("add", '{"a": 1, "b": 2}')), reply("3")])
+    requests = [a for a in actions if isinstance(a, CallModel)]
+    assert [r.tool_choice for r in requests] == ["add", None]
+
+
+def test_none_goes_with_every_request():
+    plan = RunPlan(default_catalog.get("gpt-4"), index_tools([add]), tool_choice="none")
+    _, actions = pump(plan, [reply(None, ToolCall("add", '{"a": 1, "b": 2}')), reply("3")])
+    assert [a.tool_choice for a in actions if isinstance(a, CallModel)] == ["none", "none"]
+
+
+# --------------------------------------------------------------------------- runs in tools
+
+INNER_MODEL = default_catalog.get("gpt-4")  # dearer than the outer gpt-3.5-turbo
+
+
+def inner_result(output: str) -> RunResult[str]:
+    return RunResult(
+        output=output,
+        messages=(UserMessage("inner"), AssistantMessage(output)),
+        usage=Usage(2, 100, 20, tool_calls=1),
+        turns=2,
+        finish_reason="stop",
+        model=INNER_MODEL,
+    )
+
+
+def test_a_tool_that_returns_a_run_result_counts_it_as_the_runs():
+    """Usage and cost (at the inner model's prices) are added; the model reads the output;
+    the inner messages are kept on the result."""
+
+    @tool
+    def ask(prompt: str) -> RunResult[str]:
+        """Ask another agent."""
+        return inner_result("It is sunny.")
+
+    outer = default_catalog.get("gpt-3.5-turbo")
+    plan = RunPlan(outer, index_tools([ask]))
+    result, _ = pump(plan, [reply(None, ToolCall("ask", '{"prompt": "?"}')), reply("Sunny.")])
+    assert result.usage == Usage(4, 120, 30, tool_calls=2)
+    assert result.delegated == Usage(2, 100, 20, tool_calls=1)
+    expected = outer.cost(Usage(2, 20, 10)) + INNER_MODEL.cost(Usage(2, 100, 20))
+    assert result.cost == pytest.approx(expected)
+    answer = result.messages[2]
+    assert (answer.content, answer.messages[0]) == ("It is sunny.", UserMessage("inner"))
+
+
+def test_a_failed_inner_run_counts_its_usage_and_makes_the_cost_unknown():
+    @tool
+    def ask(prompt: str) -> str:
+        """Ask another agent."""
+        error = MaxTurnsExceeded(2, messages=[])
+        error.usage = Usage(2, 50, 5)
+        raise error
+
+    plan = RunPlan(default_catalog.get("gpt-3.5-turbo"), index_tools([ask]))
+    result, _ = pump(plan, [reply(None, ToolCall("ask", '{"prompt": "?"}')), reply("Sorry.")])
+    assert result.usage.requests == 4
+    assert result.messages[2].is_error
+    assert result.cost is None
+
+
+def test_tools_see_what_is_left_of_the_limits():
+    seen = []
+
+    @tool
+    def look(ctx: RunContext[None]) -> str:
+        """Look at the budget."""
+        seen.append(ctx.limits)
+        return "ok"
+
+    plan = RunPlan(
+        default_catalog.get("gpt-3.5-turbo"),
+        index_tools([look]),
+        limits=UsageLimits(requests=5, total_tokens=100),
+    )
+    pump(plan, [reply(None, ToolCall("look", "")), reply("done")])
+    assert seen == [UsageLimits(requests=4, total_tokens=85)]

@@ -1,4 +1,6 @@
+import base64
 import dataclasses
+import os
 
 import pytest
 
@@ -11,6 +13,7 @@ from agentkit import (
     ToolCall,
     ToolResult,
     Usage,
+    UsageError,
     UserMessage,
 )
 
@@ -115,3 +118,58 @@ def test_model_response_holds_reply_and_metadata():
     )
     assert response.message.content == "Hello!"
     assert response.usage.total_tokens == 28
+
+
+# --------------------------------------------------------------------------- images
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def test_image_from_bytes_and_from_file_build_data_urls(tmp_path):
+    """The type comes from the first bytes, not from the file's name."""
+    path = tmp_path / "photo.jpg"  # a PNG under a misleading name
+    path.write_bytes(PNG)
+    part = ImagePart.from_file(path, detail="low")
+    assert part.url == "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert part.detail == "low"
+    assert ImagePart.from_bytes(PNG, "image/png") == ImagePart(part.url)
+    webp = b"RIFF\x10\x00\x00\x00WEBPVP8 "
+    assert ImagePart.from_bytes(webp).url.startswith("data:image/webp;base64,")
+    assert ImagePart.from_bytes(bytearray(b"\xff\xd8\xff\xe0")).url.startswith("data:image/jpeg")
+
+
+@pytest.mark.parametrize(
+    ("data", "mime", "error"),
+    [
+        (b"", None, "The image data is empty."),
+        (b"%PDF-1.7", None, "is not a PNG, JPEG, GIF or WebP image (it starts with b'%PDF-1.7')"),
+        (b"RIFF\x10\x00\x00\x00WAVEfmt ", None, "is not a PNG, JPEG, GIF or WebP image"),
+        (PNG, "image/jpeg", "The image data is image/png, not image/jpeg as given."),
+        (PNG, "image/svg+xml", "type 'image/svg+xml' is not one models take"),
+    ],
+)
+def test_image_data_that_cannot_be_sent_is_refused(data, mime, error):
+    with pytest.raises(UsageError) as caught:
+        ImagePart.from_bytes(data, mime)
+    assert error in str(caught.value)
+
+
+def test_image_files_that_cannot_be_sent_are_refused(tmp_path):
+    """A missing file, a folder and a huge file give one clear error each; a huge file is
+    refused from its size, before it is read."""
+    with pytest.raises(UsageError, match=r"'.*missing.png' cannot be read: No such file"):
+        ImagePart.from_file(tmp_path / "missing.png")
+    with pytest.raises(UsageError, match="is not a regular file"):
+        ImagePart.from_file(tmp_path)
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)  # no writer: opening it for reading would wait forever
+    with pytest.raises(UsageError, match="is not a regular file"):
+        ImagePart.from_file(pipe)
+    huge = tmp_path / "huge.png"
+    with huge.open("wb") as file:  # sparse: 30 MB on paper, nothing on disk
+        file.write(PNG)
+        file.truncate(30 * 1024 * 1024)
+    with pytest.raises(UsageError, match=r"is 31,457,280 bytes, over the 20,971,520 bytes"):
+        ImagePart.from_file(huge)
+    with pytest.raises(UsageError, match="over the 20,971,520 bytes"):
+        ImagePart.from_bytes(PNG + bytes(20 * 1024 * 1024))

@@ -17,6 +17,9 @@ from typing_extensions import TypedDict
 
 from agentkit import RunContext, UsageError, tool
 
+# These tests are about schemas and validation: most of their functions need no docstring.
+pytestmark = pytest.mark.filterwarnings("ignore:.*has no description:UserWarning")
+
 
 def schema_of(function, **options):
     """The `parameters` of `tool(function)`, after checking it is a valid 2020-12 schema."""
@@ -341,7 +344,6 @@ def test_nested_model_dataclass_and_typeddict():
                     "type": "object",
                 },
                 "Point": {
-                    "additionalProperties": False,
                     "properties": {
                         "x": {"description": "Metres east.", "type": "number"},
                         "y": {"default": 0.0, "type": "number"},
@@ -690,6 +692,37 @@ REST_FIRST_LINE = """:param location: The city.
     :param unit: The unit.
     """
 
+GOOGLE_SECOND_LINE = """
+    Args:
+        location: The city.
+        unit: The unit.
+
+    Returns:
+        The weather.
+    """
+
+GOOGLE_SECOND_LINE_ONLY_ARGS = """
+    Args:
+        location: The city.
+        unit: The unit.
+    """
+
+GOOGLE_TABS = "\n\tArguments:\n\t\tlocation: The city.\n\t\tunit: The unit.\n\t"
+
+NUMPY_SECOND_LINE = """
+    Parameters
+    ----------
+    location : str
+        The city.
+    unit : str
+        The unit.
+    """
+
+REST_SECOND_LINE = """
+    :param location: The city.
+    :param unit: The unit.
+    """
+
 
 @pytest.mark.parametrize(
     ("doc", "description"),
@@ -703,6 +736,11 @@ REST_FIRST_LINE = """:param location: The city.
         (REST, "Get the weather."),
         (REST_NO_BLANK, "Get the weather."),
         (REST_FIRST_LINE, None),
+        (GOOGLE_SECOND_LINE, None),
+        (GOOGLE_SECOND_LINE_ONLY_ARGS, None),
+        (GOOGLE_TABS, None),
+        (NUMPY_SECOND_LINE, None),
+        (REST_SECOND_LINE, None),
     ],
     ids=[
         "google",
@@ -714,10 +752,16 @@ REST_FIRST_LINE = """:param location: The city.
         "rest",
         "rest-no-blank",
         "rest-first-line",
+        "google-second-line",
+        "google-second-line-only-args",
+        "google-tabs",
+        "numpy-second-line",
+        "rest-second-line",
     ],
 )
 def test_docstring_styles(doc, description):
-    """Google, NumPy and reST docstrings, with or without a blank line or a summary line."""
+    """Google, NumPy and reST docstrings, with or without a blank line or a summary line;
+    a section that opens the docstring (on the quotes' line or the next) is still a section."""
 
     def get_weather(location: str, unit: str = "celsius") -> str:
         return "sunny"

@@ -17,6 +17,9 @@ from agentkit import AgentkitError, ArgumentError, RunContext, Tool, ToolRetry, 
 from agentkit._tools import ArgumentIssue, format_result, index_tools, output_tool
 from tests.spec import assert_valid_request
 
+# These tests are about schemas and validation: most of their functions need no docstring.
+pytestmark = pytest.mark.filterwarnings("ignore:.*has no description:UserWarning")
+
 
 @tool
 def get_current_weather(location: str, unit: Literal["celsius", "fahrenheit"] = "celsius") -> str:
@@ -743,3 +746,39 @@ def test_user_code_type_checks():
     path = Path(__file__).parent / "typing" / "test_tool_typing.py"
     stdout, stderr, status = api.run(["--strict", "--warn-unused-ignores", str(path)])
     assert status == 0, stdout + stderr
+
+
+# --------------------------------------------------------------------------- undocumented tools
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_tool_without_description_warns_at_decoration():
+    """No docstring and no description: the model would be told nothing, so say so, pointing
+    at the user's line (not agentkit's)."""
+
+    def lookup(city: str) -> str:
+        return city
+
+    with pytest.warns(
+        UserWarning, match=r"lookup\(\): the tool 'lookup' has no description"
+    ) as got:
+        tool(lookup)
+    assert got[0].filename == __file__
+    with pytest.warns(UserWarning, match="has no description"):
+        tool(name="find")(lookup)
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_described_tool_does_not_warn():
+    """A docstring or a description is enough; a raw-schema tool is not warned about."""
+
+    def documented(city: str) -> str:
+        """Look a city up."""
+        return city
+
+    def undocumented(city: str) -> str:
+        return city
+
+    tool(documented)
+    tool(undocumented, description="Look a city up.")
+    Tool.from_schema(name="raw", parameters={"type": "object"}, function=undocumented)

@@ -1,5 +1,7 @@
 """`calculate`: arithmetic parsed with `ast`, bounded at every step, never `eval`."""
 
+import contextlib
+import itertools
 import math
 
 import pytest
@@ -165,3 +167,71 @@ def test_the_calculator_never_calls_eval(monkeypatch):
             patch.setattr(builtins, name, forbidden)
         result = calculate("sqrt(16) + 2 ** 3")
     assert result == "12"
+
+
+# --------------------------------------------------------------------------- the GIL
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["round(1, -10**8)", "round(1, -100000000)", "round(7, -1e300)", "round(10**900, -1001)",
+     "round(2.5, 10**9)"],
+)  # fmt: skip
+def test_round_with_huge_digits_is_refused_at_once(expression):
+    """Rounding an integer to -n digits computes 10 ** n in one C call that holds the GIL;
+    such calls are refused before they run."""
+    import time
+
+    started = time.process_time()
+    with pytest.raises(ToolRetry, match=r"round\(\)'s second argument must be from -1000 to 1000"):
+        evaluate(expression)
+    assert time.process_time() - started < 0.5
+
+
+def test_round_within_the_bounds():
+    assert evaluate("round(123456, -3)") == 123000
+    assert evaluate("round(10**999, -1000)") == 0
+    assert evaluate("round(2.5, 1000)") == 2.5
+
+
+def test_no_step_holds_the_gil_for_long():
+    """While the worst allowed expressions are evaluated, another thread keeps running."""
+    import threading
+    import time
+
+    worst = [
+        "round(10**999, -1000)",
+        "9**1000 * 9**1000 // 7**1000 % 3**1000",
+        "factorial(170) ** 2",
+        "(10**999) ** -1",
+        "2.0 ** 10000",
+    ]
+    ticks, stop, started = [], threading.Event(), threading.Event()
+
+    def ticker():
+        started.set()
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    started.wait()
+    try:
+        for expression in worst * 20:
+            with contextlib.suppress(ToolRetry):
+                evaluate(expression)
+    finally:
+        stop.set()
+        thread.join()
+    ticks.append(time.monotonic())
+    gaps = [later - earlier for earlier, later in itertools.pairwise(ticks)]
+    assert max(gaps) < 1.0  # generous: a held GIL shows as a gap of many seconds
+
+
+def test_the_whole_evaluation_has_a_time_budget(monkeypatch):
+    from agentkit_tools import calculator
+
+    monkeypatch.setattr(calculator, "MAX_SECONDS", -1.0)
+    with pytest.raises(ToolRetry, match="takes too long to evaluate"):
+        evaluate("1 + 1")

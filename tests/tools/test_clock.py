@@ -1,6 +1,7 @@
 """`current_time`, `date_add` and `days_between`."""
 
 import datetime
+import sys
 
 import pytest
 from agentkit_tools import clock
@@ -50,11 +51,24 @@ def test_current_time_defaults_to_utc_and_reads_the_real_clock():
 
 
 @pytest.mark.parametrize(
-    "zone", ["Mars/Olympus_Mons", "CEST", "", "../../etc/passwd", "/etc/localtime"]
-)
+    "zone",
+    [
+        "Mars/Olympus_Mons", "CEST", "", "../../etc/passwd", "/etc/localtime",
+        "America",  # a folder of the zone database
+        "Europe/",
+        "a" * 300,  # longer than a file name may be
+        "Europe/" * 60,
+        "zone.tab", "tzdata.zi", "leapseconds",  # files of the database that are no zones
+        "Europe/Paris\x00", "\ud800", "Europe\\Paris", "Europe/../Asia/Tokyo",
+    ],
+)  # fmt: skip
 def test_unknown_time_zones_ask_for_a_retry_with_an_example(zone):
-    with pytest.raises(ToolRetry, match=r"Unknown time zone .* such as 'Europe/Paris'"):
+    """Any bad name is a clean refusal, never an OSError with a path of the zone database."""
+    with pytest.raises(ToolRetry, match=r"Unknown time zone .* such as 'Europe/Paris'") as caught:
         current_time(zone)
+    for leak in ("site-packages", "zoneinfo", "Errno", sys.prefix):
+        assert leak not in caught.value.message
+    assert len(caught.value.message) < 250
 
 
 @pytest.mark.parametrize(

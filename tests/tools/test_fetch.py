@@ -3,15 +3,18 @@ forgery (every address class, every redirect, the size and time caps)."""
 
 import itertools
 import socket
+import time
 
 import httpx
 import pytest
 from agentkit_tools import ServiceError, UnsafeURL
-from agentkit_tools import fetch as fetch_module
+from agentkit_tools import _http as http_module
 from agentkit_tools.fetch import blocked_reason, fetch_url, html_to_text, make_fetch_url
 
 from agentkit import ArgumentError, ToolRetry, UsageError
 from agentkit.testing import NetworkBlockedError
+
+from .conftest import RawServer, answer, idle
 
 PUBLIC = "93.184.215.14"  # example.com
 PUBLIC_V6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
@@ -226,7 +229,7 @@ def test_the_whole_fetch_is_time_capped(web, dns, monkeypatch):
         def monotonic():
             return next(clock)
 
-    monkeypatch.setattr(fetch_module, "time", FakeTime)
+    monkeypatch.setattr(http_module, "time", FakeTime)
 
     def trickle():
         while True:
@@ -235,7 +238,7 @@ def test_the_whole_fetch_is_time_capped(web, dns, monkeypatch):
     web.route("https://example.com/slow", lambda request: httpx.Response(
         200, headers={"content-type": "text/plain"}, content=trickle()))  # fmt: skip
     fetch = make_fetch_url(resolver=dns, timeout=5)
-    with pytest.raises(ServiceError, match="took longer than 5 s"):
+    with pytest.raises(ServiceError, match=r"took too long \(the limit is 5 s\)"):
         fetch("https://example.com/slow")
 
 
@@ -511,3 +514,269 @@ def test_the_next_address_is_tried_when_one_does_not_connect(web):
     fetch = make_fetch_url(resolver=Resolver({"example.com": [PUBLIC_V6, PUBLIC]}))
     assert fetch("https://example.com/").startswith("URL: https://example.com/\nTitle: Example")
     assert [r.url.host for r in web.requests] == [PUBLIC_V6, PUBLIC]
+
+
+# --------------------------------------------------------------------------- hostile servers
+# Real sockets on loopback: `loopback_allowed` lets the guard connect to 127.0.0.1, and each
+# tool is made with the test server's port allowed.
+
+TEXT = "HTTP/1.1 200 OK\ncontent-type: text/plain"
+
+
+def loopback_fetch(server, **options):
+    return make_fetch_url(resolver=Resolver({}), ports={server.port}, **options)
+
+
+def peak_memory(call):
+    """`call()`'s result (or exception) and the most memory it held at once, in bytes."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        try:
+            result = call()
+        except Exception as exc:
+            result = exc
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def compressed(data, *encodings):
+    import gzip
+    import zlib
+
+    for encoding in encodings:
+        data = gzip.compress(data, 1) if encoding == "gzip" else zlib.compress(data, 1)
+    return data
+
+
+ZEROS = b"0" * 30_000_000  # 30 MB of text that compresses to about 30 KB (or 100 bytes twice)
+
+
+@pytest.mark.parametrize("encodings", [("gzip",), ("deflate",), ("gzip", "gzip"),
+                                       ("deflate", "gzip")])  # fmt: skip
+def test_decompression_bombs_stop_at_max_bytes(loopback_allowed, encodings):
+    """A small compressed body never grows past `max_bytes` in memory: decoding is counted
+    and cut as it goes, whatever the layers."""
+    body = compressed(ZEROS, *encodings)
+    head = f"{TEXT}\ncontent-encoding: {', '.join(encodings)}\ncontent-length: {len(body)}"
+    with RawServer(answer(head, body)) as server:
+        fetch = loopback_fetch(server, max_bytes=100_000)
+        answer_text, peak = peak_memory(lambda: fetch(server.url, max_chars=100))
+    assert isinstance(answer_text, str), answer_text
+    assert answer_text.endswith(
+        "[Only the first 100000 bytes of the document were read.]\n"
+        "[Cut to 100 of 100000 characters.]"
+    )
+    assert peak < 20 * 100_000  # a small multiple of max_bytes; unbounded it is 30 MB
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "compress", "gzip, gzip, gzip"])
+def test_compressions_not_asked_for_are_refused(loopback_allowed, encoding):
+    with (
+        RawServer(answer(f"{TEXT}\ncontent-encoding: {encoding}", b"\x1f\x8b junk")) as server,
+        pytest.raises(ServiceError, match="DecodingError: the body is compressed"),
+    ):
+        loopback_fetch(server)(server.url)
+    assert b"accept-encoding: gzip, deflate\r\n" in server.requests[0].lower()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 20, "is not valid gzip"),
+        (b"plain text, not gzip", "is not valid gzip"),
+        (compressed(b"a" * 10_000, "gzip")[:-20], "ends in the middle of its gzip data"),
+    ],
+)
+def test_a_corrupt_gzip_body_is_a_service_error(loopback_allowed, body, message):
+    with (
+        RawServer(answer(f"{TEXT}\ncontent-encoding: gzip", body)) as server,
+        pytest.raises(ServiceError, match=message),
+    ):
+        loopback_fetch(server)(server.url)
+
+
+def drip(head):
+    """A handler that sends `head`, then one more header byte every 0.25 s, forever."""
+
+    def handler(connection):
+        connection.sendall(head.encode())
+        while True:
+            time.sleep(0.25)
+            connection.sendall(b"a")
+
+    return handler
+
+
+def test_headers_dripping_in_are_cut_at_the_timeout(loopback_allowed):
+    """One deadline for the whole fetch, headers included: a server that never finishes its
+    headers is abandoned at the tool's timeout, not at some per-read timeout."""
+    with RawServer(drip("HTTP/1.1 200 OK\r\nX-Slow: ")) as server:
+        started = time.monotonic()
+        with pytest.raises(ServiceError, match=r"took too long \(the limit is 1 s\)"):
+            loopback_fetch(server, timeout=1)(server.url)
+        assert time.monotonic() - started < 4  # 1 s, with a generous margin for a busy host
+
+
+def test_a_body_that_stalls_is_cut_at_the_timeout(loopback_allowed):
+    def stall(connection):
+        connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
+                           b"content-length: 1000\r\n\r\nstart")  # fmt: skip
+        idle()
+
+    with RawServer(stall) as server:
+        started = time.monotonic()
+        with pytest.raises(ServiceError, match="took too long"):
+            loopback_fetch(server, timeout=1)(server.url)
+        assert time.monotonic() - started < 4
+
+
+def test_a_loopback_page_when_loopback_is_allowed(loopback_allowed):
+    """The hostile-server tests' baseline: the same path reads an honest page."""
+    with RawServer(answer(f"{TEXT}\ncontent-length: 5", b"hello")) as server:
+        assert loopback_fetch(server)(server.url) == f"URL: {server.url}\n\nhello"
+    request = server.requests[0].decode()
+    assert request.startswith("GET / HTTP/1.1\r\n")
+    assert f"host: 127.0.0.1:{server.port}\r\n" in request.lower()
+
+
+def test_proxy_variables_are_ignored(loopback_allowed, monkeypatch):
+    """`HTTP(S)_PROXY` and `ALL_PROXY` do not send the fetch elsewhere: the guard decides
+    where connections go."""
+    with (
+        RawServer(answer(f"{TEXT}\ncontent-length: 6", b"direct")) as page,
+        RawServer(answer(f"{TEXT}\ncontent-length: 7", b"proxied")) as proxy,
+    ):
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+            monkeypatch.setenv(name, proxy.url)
+        assert loopback_fetch(page)(page.url).endswith("direct")
+    assert proxy.connections == 0
+
+
+# --------------------------------------------------------------------------- ports
+
+
+@pytest.mark.parametrize("url", ["http://example.com:22/", "https://example.com:6379/",
+                                 "http://example.com:8000/", f"http://{PUBLIC}:25/"])  # fmt: skip
+def test_other_ports_are_refused(web, fetch, dns, url):
+    """Only 80, 443, 8080 and 8443 by default: the agent cannot probe other services."""
+    with pytest.raises(UnsafeURL, match=r"Refusing to connect to port \d+ .*allowed: 80, 443"):
+        fetch(url)
+    assert web.requests == []
+    assert dns.asked == []
+
+
+def test_a_redirect_to_another_port_is_refused(web, fetch):
+    web.route("https://example.com/go", redirect("http://example.com:6379/"))
+    with pytest.raises(
+        UnsafeURL, match=r"redirects to http://example.com:6379/\. Refusing .* 6379"
+    ):
+        fetch("https://example.com/go")
+    assert len(web.requests) == 1
+
+
+def test_ports_can_be_changed(web, dns):
+    web.route("http://example.com:8000/", html())
+    assert make_fetch_url(resolver=dns, ports={8000})("http://example.com:8000/")
+    assert make_fetch_url(resolver=dns, ports=None)("http://example.com:8000/")
+    with pytest.raises(UnsafeURL, match="port 443"):
+        make_fetch_url(resolver=dns, ports={8000})("https://example.com/")
+    with pytest.raises(UsageError, match="ports must be numbers from 1 to 65535"):
+        make_fetch_url(ports={0, 80})
+
+
+# --------------------------------------------------------------------------- odd replies
+
+
+@pytest.mark.parametrize(
+    "location", ["http:\\\\127.0.0.1\\", "http://[::1", "http://exa mple.com/", b"//\xff\xfe/"]
+)
+def test_malformed_redirects_are_refused_cleanly(web, fetch, location):
+    web.route("https://example.com/go", redirect(location))
+    with pytest.raises(UnsafeURL, match=r"^https://example\.com/go redirects to"):
+        fetch("https://example.com/go")
+    assert len(web.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "charset", ["idna", "punycode", "rot13", "base64", "unicode_escape", "no-such", "utf-8\x00"]
+)
+def test_odd_charsets_fall_back_to_utf8(web, fetch, charset):
+    """A charset that is unknown or not a plain text encoding is ignored, never an error."""
+    web.route("https://example.com/", httpx.Response(
+        200, headers={"content-type": f"text/plain; charset={charset}"},
+        content="caf\u00e9 \xff".encode("utf-8") + b"\xff"))  # fmt: skip
+    assert fetch("https://example.com/").endswith("café \xff\ufffd")
+
+
+def test_a_tls_handshake_that_stalls_is_cut_at_the_timeout(loopback_allowed):
+    """The deadline covers the TLS handshake too: a server that takes the connection and
+    never answers the ClientHello is abandoned at the timeout."""
+    with RawServer(lambda connection: idle()) as server:
+        fetch = loopback_fetch(server, timeout=1)
+        started = time.monotonic()
+        with pytest.raises(ServiceError, match="took too long"):
+            fetch(f"https://127.0.0.1:{server.port}/")
+        assert time.monotonic() - started < 4
+    assert server.requests[0].startswith(b"\x16\x03")  # a TLS handshake record was sent
+
+
+def test_a_tls_server_that_answers_garbage_is_a_service_error(loopback_allowed):
+    with (
+        RawServer(answer(TEXT, b"not tls")) as server,
+        pytest.raises(ServiceError, match=r"Could not fetch https://.*ConnectError"),
+    ):
+        loopback_fetch(server)(f"https://127.0.0.1:{server.port}/")
+
+
+def test_trailing_bytes_after_the_gzip_data_are_not_read(loopback_allowed):
+    """Once the compressed data ends, the rest of the body is left unread (an endless tail
+    would otherwise keep the fetch busy until its deadline)."""
+
+    def tail(connection):
+        answer(f"{TEXT}\ncontent-encoding: gzip", compressed(b"payload", "gzip"))(connection)
+        while True:
+            connection.sendall(b"x" * 65536)
+
+    with RawServer(tail) as server:
+        started = time.monotonic()
+        assert loopback_fetch(server, timeout=5)(server.url).endswith("\n\npayload")
+        assert time.monotonic() - started < 3
+
+
+def test_a_slow_dns_look_up_is_cut_at_the_timeout():
+    """The deadline covers looking the host up too (in a worker thread: the system's
+    resolver cannot be interrupted)."""
+    import threading
+
+    release = threading.Event()
+
+    def stuck(host, port):
+        release.wait(30)
+        return [PUBLIC]
+
+    fetch = make_fetch_url(resolver=stuck, timeout=1)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ServiceError, match=r"took too long \(the limit is 1 s\)"):
+            fetch("https://example.com/")
+        assert time.monotonic() - started < 4
+    finally:
+        release.set()
+
+
+def test_endless_headers_are_refused(loopback_allowed):
+    """Headers are read into a bounded buffer (httpcore's 100 KiB), never without end."""
+
+    def flood(connection):
+        connection.sendall(b"HTTP/1.1 200 OK\r\n")
+        while True:
+            connection.sendall(b"X-Flood: " + b"a" * 8000 + b"\r\n")
+
+    with (
+        RawServer(flood) as server,
+        pytest.raises(ServiceError, match="RemoteProtocolError"),
+    ):
+        loopback_fetch(server, timeout=5)(server.url)

@@ -1,6 +1,8 @@
 """`list_files`, `read_file`, `write_file`: confined to the root, real paths, size caps."""
 
 import os
+import shutil
+import time
 
 import pytest
 from agentkit_tools.files import FileTools, file_tools
@@ -235,3 +237,244 @@ def test_unreadable_files(files, root):
     (root / "locked.txt").chmod(0)
     with pytest.raises(ToolRetry, match=r"Could not read 'locked\.txt': permission denied"):
         files.read_file("locked.txt")
+
+
+# --------------------------------------------------------------------------- under attack
+
+
+def swapping(root, outside, stop):
+    """Swap `root/swap` between a real folder and a link to `outside` until `stop` is set."""
+
+    def force(step):  # a write may have made the missing folder meanwhile: remove it
+        while True:
+            try:
+                return step()
+            except OSError:
+                shutil.rmtree(root / "swap", ignore_errors=True)
+
+    swaps = 0
+    while not stop.is_set():
+        os.rename(root / "swap", root / "parked")
+        force(lambda: os.symlink(outside, root / "swap"))
+        os.unlink(root / "swap")
+        force(lambda: os.rename(root / "parked", root / "swap"))
+        swaps += 1
+        time.sleep(0.0005)  # a moment inside, so that calls also succeed
+    return swaps
+
+
+def test_swapping_a_folder_for_a_link_never_reaches_outside(files, root, outside):
+    """A process racing the tools, swapping a folder for a link out and back, makes calls
+    fail at worst: no read returns the outside file, no write lands outside."""
+    import concurrent.futures
+    import threading
+
+    (root / "swap").mkdir()
+    (root / "swap" / "secret.txt").write_text("inside")
+    stop = threading.Event()
+    done = {"read_file": 0, "write_file": 0, "list_files": 0}
+    refusals = []
+    calls = [
+        ("read_file", ("swap/secret.txt",), "inside"),
+        ("write_file", ("swap/secret.txt", "inside"), "Wrote 6 bytes to swap/secret.txt."),
+        ("list_files", ("swap",), "secret.txt (6 bytes)"),
+    ]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        swapper = pool.submit(swapping, root, outside, stop)
+        deadline = time.monotonic() + 2.0
+        try:
+            while time.monotonic() < deadline:
+                for operation, arguments, expected in calls:
+                    try:
+                        answer = getattr(files, operation)(*arguments)
+                        # Inside, anything goes (a write may have made a new, empty `swap`
+                        # while the old one was away); the outside file is 16 bytes.
+                        assert "hunter2" not in answer
+                        assert "16 bytes" not in answer
+                        done[operation] += answer == expected
+                    except ToolRetry as refusal:
+                        refusals.append(refusal.message)
+        finally:
+            stop.set()
+        assert swapper.result() > 100
+    assert sum(done.values()) > 0, done  # the probe ran both ways: successes and swaps
+    assert not [message for message in refusals if str(root) in message]
+    assert sorted(os.listdir(outside)) == ["secret.txt"]
+    assert (outside / "secret.txt").read_text() == "password=hunter2"
+
+
+def test_swapping_a_file_for_a_link_never_reaches_outside(files, root, outside):
+    """The same race on the last name: a file swapped for a link to the outside secret."""
+    import threading
+
+    stop = threading.Event()
+
+    def swapping():
+        while not stop.is_set():
+            os.symlink(outside / "secret.txt", root / "link.tmp")
+            os.replace(root / "link.tmp", root / "file.txt")
+            (root / "file.tmp").write_text("inside")
+            os.replace(root / "file.tmp", root / "file.txt")
+            time.sleep(0.0005)
+
+    thread = threading.Thread(target=swapping)
+    thread.start()
+    answers, refusals = set(), 0
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            for call in (lambda: files.read_file("file.txt"),
+                         lambda: files.write_file("file.txt", "written")):  # fmt: skip
+                try:
+                    answers.add(call())
+                except ToolRetry:
+                    refusals += 1
+    finally:
+        stop.set()
+        thread.join()
+    assert "password=hunter2" not in answers
+    assert "inside" in answers
+    assert (outside / "secret.txt").read_text() == "password=hunter2"
+
+
+def test_hard_links_are_neither_read_nor_written(files, root, outside):
+    """A second name for a file outside the root is refused both ways."""
+    os.link(outside / "secret.txt", root / "hard.txt")
+    with pytest.raises(ToolRetry, match=r"'hard.txt' has 2 hard links .* cannot be read"):
+        files.read_file("hard.txt")
+    with pytest.raises(ToolRetry, match=r"'hard.txt' has 2 hard links .* cannot be overwritten"):
+        files.write_file("hard.txt", "pwned")
+    assert (outside / "secret.txt").read_text() == "password=hunter2"
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("operation", ["read_file", "write_file"])
+def test_fifos_are_refused_without_blocking(files, root, operation):
+    """A named pipe nobody writes to (or reads from) is refused at once, not waited on."""
+    os.mkfifo(root / "pipe")
+    arguments = ("pipe", "x") if operation == "write_file" else ("pipe",)
+    with pytest.raises(ToolRetry, match=r"'pipe' is a FIFO \(named pipe\), not a text file"):
+        getattr(files, operation)(*arguments)
+    assert files.list_files() == "notes/\npipe (not a regular file)\nreadme.md (10 bytes)"
+    with pytest.raises(ToolRetry, match=r"'pipe' is a FIFO \(named pipe\), not a folder"):
+        files.list_files("pipe")
+
+
+def test_sockets_and_devices_are_refused(files, root, tmp_path):
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(root / "sock"))
+        with pytest.raises(ToolRetry, match="'sock' is a socket, not a text file"):
+            files.write_file("sock", "x")
+        with pytest.raises(ToolRetry, match="'sock' is a socket"):
+            files.read_file("sock")
+    (root / "null").symlink_to("/dev/null")  # a device reached through a link: outside anyway
+    with pytest.raises(ToolRetry, match="leads outside"):
+        files.read_file("null")
+
+
+def test_writes_replace_the_file_atomically(files, root):
+    """A write makes a new file and renames it over the old: the old inode is untouched (a
+    reader holding it sees the old text), the mode is kept, no temporary file is left."""
+    target = root / "notes" / "todo.txt"
+    target.chmod(0o640)
+    with open(target) as reader:
+        files.write_file("notes/todo.txt", "new text")
+        assert reader.read() == "buy milk\n"
+    assert target.read_text() == "new text"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert sorted(os.listdir(root / "notes")) == ["todo.txt"]
+
+
+def test_a_write_through_a_link_inside_replaces_the_target(files, root):
+    (root / "latest.txt").symlink_to("notes/todo.txt")
+    assert files.write_file("latest.txt", "eggs") == "Wrote 4 bytes to notes/todo.txt."
+    assert (root / "latest.txt").is_symlink()
+    assert (root / "notes" / "todo.txt").read_text() == "eggs"
+
+
+def test_links_are_listed_as_links_not_followed(files, root, outside):
+    """A listing never looks through a link: where it leads may be outside."""
+    (root / "door").symlink_to(outside)
+    assert files.list_files() == "door (a link)\nnotes/\nreadme.md (10 bytes)"
+
+
+def assert_clean(refusal, tmp_path):
+    assert str(tmp_path) not in refusal.message
+    assert not refusal.message.startswith("/")
+
+
+@pytest.mark.parametrize("operation", ["list_files", "read_file", "write_file"])
+def test_link_loops_are_refused(files, root, tmp_path, operation):
+    (root / "a").symlink_to("b")
+    (root / "b").symlink_to("a")
+    (root / "self").symlink_to("self/x")
+    for path in ("a", "self/y"):
+        arguments = (path, "x") if operation == "write_file" else (path,)
+        with pytest.raises(ToolRetry, match="goes through too many links") as caught:
+            getattr(files, operation)(*arguments)
+        assert_clean(caught.value, tmp_path)
+
+
+@pytest.mark.parametrize("operation", ["list_files", "read_file", "write_file"])
+def test_names_too_long_for_the_file_system(files, tmp_path, operation):
+    path = "x" * 300 + "/file.txt"
+    arguments = (path, "x") if operation == "write_file" else (path,)
+    with pytest.raises(ToolRetry, match=r"^Could not \w+ 'x{200}\.\.\.': file name too long"):
+        getattr(files, operation)(*arguments)
+
+
+@pytest.mark.parametrize("operation", ["list_files", "read_file", "write_file"])
+def test_lone_surrogates_in_a_path_are_refused(files, operation):
+    arguments = ("\udc80.txt", "x") if operation == "write_file" else ("\udc80.txt",)
+    with pytest.raises(ToolRetry, match="The path is not valid text"):
+        getattr(files, operation)(*arguments)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("a" * 500_000, r"The path is too long \(500000 bytes, at most 4096\)"),
+        ("é" * 3000, r"The path is too long \(6000 bytes"),
+        ("a/" * 65, r"The path is too deep \(65 names, at most 64\)"),
+        ("../" * 100_000, "The path is too long"),
+    ],
+)
+@pytest.mark.parametrize("operation", ["list_files", "read_file", "write_file"])
+def test_long_and_deep_paths_are_refused_before_any_work(files, root, path, message, operation):
+    """Refused quickly, and nothing is made on the way."""
+
+    arguments = (path, "x") if operation == "write_file" else (path,)
+    started = time.process_time()
+    with pytest.raises(ToolRetry, match=message):
+        getattr(files, operation)(*arguments)
+    assert time.process_time() - started < 0.5
+    assert sorted(os.listdir(root)) == ["notes", "readme.md"]
+
+
+def test_sixty_four_folders_deep_is_fine(files):
+    path = "d/" * 63 + "f.txt"
+    assert files.write_file(path, "deep") == f"Wrote 4 bytes to {path}."
+    assert files.read_file(path) == "deep"
+
+
+def test_a_replaced_root_is_refused(tmp_path, root):
+    files = FileTools(root)
+    root.rename(tmp_path / "moved")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere").rename(root)
+    with pytest.raises(ToolRetry, match="The working folder was replaced"):
+        files.read_file("readme.md")
+
+
+def test_undecodable_file_names_are_shown_as_text(files, root):
+    os.mkdir(os.path.join(os.fsencode(root), b"caf\xe9"))
+    assert files.list_files() == "caf\ufffd/\nnotes/\nreadme.md (10 bytes)"
+
+
+def test_a_name_cannot_fake_lines_of_a_listing(files, root):
+    (root / "a\nsecret.txt (5 bytes)").write_text("x")
+    assert files.list_files() == (
+        "'a\\nsecret.txt (5 bytes)' (1 bytes)\nnotes/\nreadme.md (10 bytes)"
+    )

@@ -1,8 +1,13 @@
 """`calculate`: arithmetic for the model, parsed with `ast` and evaluated node by node.
 
 Nothing is ever passed to `eval`: only numbers, the operators `+ - * / // % **`, parentheses,
-the functions in `FUNCTIONS` and the constants `pi`, `e` and `tau` are understood, and every
-step is bounded (expression length, exponent, result size, factorial argument).
+the functions in `FUNCTIONS` and the constants `pi`, `e` and `tau` are understood.
+
+Every step is bounded, because one step of integer arithmetic runs in C while holding the
+GIL, freezing every other thread of the agent until it ends: the expression's length, every
+number's size (`MAX_DIGITS`), the exponent of `**`, the argument of `factorial` and the digits
+of `round` are capped, so that no step can take more than a few milliseconds, and the whole
+evaluation stops after `MAX_SECONDS` (checked between steps).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +29,8 @@ __all__ = [
     "MAX_EXPONENT",
     "MAX_FACTORIAL",
     "MAX_LENGTH",
+    "MAX_ROUND_DIGITS",
+    "MAX_SECONDS",
     "calculate",
     "evaluate",
 ]
@@ -38,6 +46,13 @@ MAX_DIGITS = 1_000
 
 MAX_FACTORIAL = 170
 """Largest argument of `factorial` (170! is the largest that still fits in a float)."""
+
+MAX_ROUND_DIGITS = MAX_DIGITS
+"""Largest number of digits (in absolute value) `round`'s second argument takes: rounding
+an integer to -n digits computes 10 ** n."""
+
+MAX_SECONDS = 1.0
+"""Longest one evaluation may run, checked between steps."""
 
 _MAX_BITS = int(MAX_DIGITS * math.log2(10))
 
@@ -66,6 +81,11 @@ def _round(x: Number, ndigits: Number | None = None) -> Number:
         ndigits = int(ndigits)
     if not isinstance(ndigits, int):
         raise ToolRetry(f"round()'s second argument must be a whole number, not {ndigits}.")
+    if abs(ndigits) > MAX_ROUND_DIGITS:
+        raise ToolRetry(
+            f"round()'s second argument must be from -{MAX_ROUND_DIGITS} to "
+            f"{MAX_ROUND_DIGITS}, not {ndigits:.3g}."
+        )
     return round(x, ndigits)
 
 
@@ -151,12 +171,18 @@ def evaluate(expression: str) -> Number:
         reason = getattr(exc, "msg", None) or "it cannot be parsed"
         raise ToolRetry(f"The expression is not valid: {reason}. {_WHAT_IS_ALLOWED}") from None
     try:
-        return _eval(tree.body)
+        return _eval(tree.body, time.monotonic() + MAX_SECONDS)
     except RecursionError:
         raise ToolRetry("The expression is nested too deeply; split it into steps.") from None
 
 
-def _eval(node: ast.expr) -> Number:
+def _eval(node: ast.expr, deadline: float) -> Number:
+    """The value of `node`, once the evaluation's deadline is checked."""
+    if time.monotonic() > deadline:
+        raise ToolRetry(
+            f"The expression takes too long to evaluate (more than {MAX_SECONDS:g} s); "
+            "split it into steps."
+        )
     if isinstance(node, ast.Constant):
         value = node.value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -167,21 +193,21 @@ def _eval(node: ast.expr) -> Number:
             raise ToolRetry(f"Unknown name {node.id!r}. {_WHAT_IS_ALLOWED}")
         return CONSTANTS[node.id]
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _checked(_UNARY[type(node.op)](_eval(node.operand)))
+        return _checked(_UNARY[type(node.op)](_eval(node.operand, deadline)))
     if isinstance(node, ast.BinOp):
-        return _binary(node)
+        return _binary(node, deadline)
     if isinstance(node, ast.Call):
-        return _call(node)
+        return _call(node, deadline)
     raise ToolRetry(f"{_source(node)!r} is not allowed. {_WHAT_IS_ALLOWED}")
 
 
-def _binary(node: ast.BinOp) -> Number:
+def _binary(node: ast.BinOp, deadline: float) -> Number:
     if isinstance(node.op, ast.BitXor):
         raise ToolRetry("^ is not supported: write powers with **, e.g. 2 ** 10.")
     if type(node.op) not in _BINARY:
         raise ToolRetry(f"The operator in {_source(node)!r} is not allowed. {_WHAT_IS_ALLOWED}")
     symbol, function = _BINARY[type(node.op)]
-    left, right = _eval(node.left), _eval(node.right)
+    left, right = _eval(node.left, deadline), _eval(node.right, deadline)
     if symbol == "**":
         _check_power(left, right)
     try:
@@ -203,7 +229,7 @@ def _check_power(base: Number, exponent: Number) -> None:
         )
 
 
-def _call(node: ast.Call) -> Number:
+def _call(node: ast.Call, deadline: float) -> Number:
     name = node.func.id if isinstance(node.func, ast.Name) else _source(node.func)
     function = FUNCTIONS.get(name)
     if function is None:
@@ -213,7 +239,7 @@ def _call(node: ast.Call) -> Number:
         raise ToolRetry(f"Call {name} with plain arguments: {function.usage}.")
     if not low <= len(node.args) <= high:
         raise ToolRetry(f"{name}() takes {_count(low, high)}: {function.usage}.")
-    args = [_eval(arg) for arg in node.args]
+    args = [_eval(arg, deadline) for arg in node.args]
     try:
         return _checked(function.call(*args))
     except ValueError:

@@ -10,6 +10,7 @@ Examples:
 from __future__ import annotations
 
 import datetime
+import re
 import zoneinfo
 
 from agentkit import ToolRetry, tool
@@ -66,17 +67,29 @@ def days_between(start: str, end: str) -> int:
     return (_date(end, "end") - _date(start, "start")).days
 
 
+_ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+){0,3}")
+_MAX_ZONE_NAME = 64  # the longest IANA name, America/Argentina/ComodRivadavia, has 32
+
+
 def _zone(name: str) -> zoneinfo.ZoneInfo:
+    """The time zone `name` names, or `ToolRetry`: a name is checked before any file is read.
+
+    `zoneinfo` reads the name as a path under the zone database, so a folder ("America"),
+    a very long name or a stray file there fails with an `OSError` carrying the path.
+    """
     name = name.strip()
     if name.upper() in ("UTC", "GMT", "Z"):
         name = "UTC"
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ToolRetry(
-            f"Unknown time zone {name!r}. Use an IANA name such as 'Europe/Paris', "
-            "'America/New_York' or 'Asia/Tokyo', or 'UTC'."
-        ) from None
+    if len(name) <= _MAX_ZONE_NAME and _ZONE_NAME.fullmatch(name):
+        try:
+            return zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
+            pass
+    shown = name if len(name) <= 60 else name[:60] + "..."
+    raise ToolRetry(
+        f"Unknown time zone {shown!r}. Use an IANA name such as 'Europe/Paris', "
+        "'America/New_York' or 'Asia/Tokyo', or 'UTC'."
+    )
 
 
 def _date(text: str, what: str) -> datetime.date:

@@ -2,16 +2,20 @@
 
 A URL the model chose must not reach what only this machine can reach. So `fetch_url`:
 
-- takes only `http` and `https` URLs, without user names or passwords;
+- takes only `http` and `https` URLs, without user names or passwords, on the web's usual
+  ports (80, 443, 8080, 8443; `ports=` changes them), so the agent cannot scan this
+  machine's network for other services;
 - resolves the host itself and refuses it if *any* address is loopback, private, link-local
   (and so the 169.254.169.254 cloud metadata service), carrier-grade NAT (100.64.0.0/10),
   unspecified, multicast, reserved or otherwise not public, including IPv4 addresses carried
   inside IPv6 ones (`::ffff:127.0.0.1`, NAT64, 6to4);
 - then connects to the very address it checked (the `Host` header and TLS server name stay
-  the host's), so a second DNS answer cannot point elsewhere ("DNS rebinding");
+  the host's), so a second DNS answer cannot point elsewhere ("DNS rebinding"), and never
+  through a proxy from the environment;
 - follows redirects itself, at most `max_redirects`, checking every hop the same way;
-- reads at most `max_bytes` of the body, gives up after `timeout` seconds in all, and reads
-  only HTML, plain text, JSON and XML.
+- reads at most `max_bytes` of the body, counted after decompression (a gzip bomb stops
+  there), gives up after `timeout` seconds in all, headers included, and reads only HTML,
+  plain text, JSON and XML.
 
 `make_fetch_url` builds the tool with other limits or another resolver (tests pass one that
 needs no DNS); `fetch_url` is the tool with the defaults.
@@ -19,11 +23,9 @@ needs no DNS); `fetch_url` is the tool with the defaults.
 
 from __future__ import annotations
 
-import ipaddress
+import codecs
 import re
-import socket
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Collection
 from html.parser import HTMLParser
 from typing import Annotated
 
@@ -32,12 +34,24 @@ from pydantic import Field
 
 from agentkit import Tool, ToolRetry, UsageError, tool
 
-from ._http import ServiceError, make_client
+from ._guard import (
+    DEFAULT_PORTS,
+    Guard,
+    IPAddress,
+    Resolver,
+    UnsafeURL,
+    blocked_reason,
+    parse_url,
+    system_resolver,
+)
+from ._http import Exchange, ServiceError, guarded_get
 
 __all__ = [
+    "DEFAULT_PORTS",
     "MAX_BYTES",
     "MAX_REDIRECTS",
     "TIMEOUT_SECONDS",
+    "IPAddress",
     "Resolver",
     "UnsafeURL",
     "blocked_reason",
@@ -54,90 +68,12 @@ MAX_REDIRECTS = 5
 """Most redirects followed by default."""
 
 TIMEOUT_SECONDS = 20.0
-"""Default limit on one whole fetch, redirects and reading included."""
-
-MAX_URL_LENGTH = 2048
-
-Resolver = Callable[[str, int], Sequence[str]]
-"""`(host, port) -> IP addresses` (as text); raises `OSError` when the host is unknown."""
+"""Default limit on one whole fetch: connecting, headers, redirects and reading."""
 
 ACCEPT = (
     "text/html,application/xhtml+xml,text/plain;q=0.9,application/json;q=0.9,"
     "application/xml;q=0.8,text/*;q=0.5"
 )
-
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
-_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class UnsafeURL(ToolRetry):
-    """`fetch_url` refused a URL: its scheme, its form, or where it leads.
-
-    A `ToolRetry`: the model is told why and may choose another URL.
-    """
-
-
-def system_resolver(host: str, port: int) -> list[str]:
-    """The host's addresses from the system's resolver (`socket.getaddrinfo`).
-
-    Examples:
-        >>> "127.0.0.1" in system_resolver("127.0.0.1", 80)
-        True
-    """
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def blocked_reason(address: str | IPAddress) -> str | None:
-    """Why an IP address must not be fetched from, or `None` for a public internet address.
-
-    Examples:
-        >>> blocked_reason("93.184.215.14") is None
-        True
-        >>> blocked_reason("169.254.169.254"), blocked_reason("::ffff:10.0.0.1")
-        ('a cloud metadata address', 'a private address (inside ::ffff:10.0.0.1)')
-    """
-    ip = ipaddress.ip_address(address) if isinstance(address, str) else address
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None:
-            inner = blocked_reason(embedded)
-            if inner is not None:
-                return f"{inner} (inside {_show(ip)})"
-    checks = (
-        (ip in _METADATA, "a cloud metadata address"),
-        (ip.is_unspecified, "an unspecified address"),
-        (ip.is_loopback, "a loopback address"),
-        (ip.is_link_local, "a link-local address"),
-        (ip.version == 4 and ip in _CGNAT, "a carrier-grade NAT address"),
-        (ip.is_multicast, "a multicast address"),
-        (ip.is_private, "a private address"),
-        (ip.is_reserved, "a reserved address"),
-        (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local, "a site-local address"),
-        (not ip.is_global, "not a public internet address"),
-    )
-    return next((reason for blocked, reason in checks if blocked), None)
-
-
-def _show(ip: IPAddress) -> str:
-    """An address as text, an IPv4-mapped one as `::ffff:a.b.c.d` on every Python version."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return f"::ffff:{ip.ipv4_mapped}"
-    return str(ip)
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one carries (mapped, 6to4, NAT64), if any."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if any(ip in network for network in _NAT64):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
 
 
 # --------------------------------------------------------------------------- HTML to text
@@ -211,16 +147,18 @@ def make_fetch_url(
     max_bytes: int = MAX_BYTES,
     timeout: float = TIMEOUT_SECONDS,
     max_redirects: int = MAX_REDIRECTS,
+    ports: Collection[int] | None = DEFAULT_PORTS,
     name: str = "fetch_url",
 ) -> Tool[..., str]:
     """Make a `fetch_url` tool with its own limits.
 
     Args:
         resolver: Turns a host name into IP addresses; `system_resolver` by default.
-        max_bytes: Most bytes of a body read; the rest is never downloaded.
-        timeout: Seconds one whole fetch may take, redirects and reading included (DNS look-ups
-            are the resolver's own affair).
+        max_bytes: Most bytes of a body read (decompressed); the rest is never downloaded.
+        timeout: Seconds one whole fetch may take: DNS look-ups, connecting, headers,
+            redirects and reading.
         max_redirects: Most redirects followed.
+        ports: The ports URLs may name (80, 443, 8080 and 8443 by default); `None` for any.
         name: The tool's name, as the model sees it.
 
     Raises:
@@ -235,6 +173,9 @@ def make_fetch_url(
         raise UsageError(
             "make_fetch_url: max_bytes and timeout must be above 0, max_redirects 0 or more."
         )
+    if ports is not None and not all(0 < port < 65536 for port in ports):
+        raise UsageError(f"make_fetch_url: ports must be numbers from 1 to 65535, not {ports!r}.")
+    guard = Guard(resolver, None if ports is None else frozenset(ports))
 
     def fetch_url(url: str, max_chars: Annotated[int, Field(ge=100, le=100_000)] = 5000) -> str:
         """Fetch a public web page (or a text, JSON or XML document) and return its text.
@@ -245,8 +186,7 @@ def make_fetch_url(
             url: The full address, starting with http:// or https://.
             max_chars: The most characters of text to return; the rest is cut off.
         """
-        fetcher = _Fetch(resolver, max_bytes, timeout, max_redirects)
-        return fetcher.run(url, max(max_chars, 1))
+        return _Fetch(guard, max_bytes, timeout, max_redirects).run(url, max(max_chars, 1))
 
     return tool(fetch_url, name=name)
 
@@ -255,97 +195,39 @@ fetch_url = make_fetch_url()
 
 
 class _Fetch:
-    """One fetch: the checks, the redirects, the reading."""
+    """One fetch: the request (guarded by `_http.guarded_get`) and the reading."""
 
-    def __init__(
-        self, resolver: Resolver, max_bytes: int, timeout: float, max_redirects: int
-    ) -> None:
-        self.resolver = resolver
+    def __init__(self, guard: Guard, max_bytes: int, timeout: float, max_redirects: int) -> None:
+        self.guard = guard
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.max_redirects = max_redirects
-        self.deadline = time.monotonic() + timeout
 
     def run(self, url: str, max_chars: int) -> str:
-        current = _parse(url.strip())
+        start = parse_url(url.strip())
         try:
-            with make_client() as client:
-                for hop in range(self.max_redirects + 1):
-                    try:
-                        response = self.send(client, current)
-                    except UnsafeURL as exc:
-                        if hop == 0:
-                            raise
-                        raise UnsafeURL(f"{url} redirects to {current}. {exc.message}") from None
-                    try:
-                        location = response.headers.get("location")
-                        if not (response.is_redirect and location):
-                            return self.read(response, current, max_chars)
-                    finally:
-                        response.close()
-                    try:
-                        current = _parse(str(current.join(location)))
-                    except UnsafeURL as exc:
-                        raise UnsafeURL(f"{url} redirects to {location!r}. {exc.message}") from None
+            with guarded_get(
+                start,
+                guard=self.guard,
+                timeout=self.timeout,
+                max_redirects=self.max_redirects,
+                headers={"Accept": ACCEPT},
+            ) as exchange:
+                return self.read(exchange, max_chars)
+        except httpx.TooManyRedirects:
+            raise ToolRetry(
+                f"{url} redirects more than {self.max_redirects} times; not followed."
+            ) from None
         except httpx.TimeoutException as exc:
-            raise ServiceError(f"Fetching {url} took too long.") from exc
+            raise ServiceError(
+                f"Fetching {url} took too long (the limit is {self.timeout:g} s)."
+            ) from exc
         except httpx.HTTPError as exc:
             raise ServiceError(f"Could not fetch {url} ({type(exc).__name__}: {exc}).") from exc
-        raise ToolRetry(f"{url} redirects more than {self.max_redirects} times; not followed.")
 
-    def remaining(self, url: httpx.URL) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise ServiceError(f"Fetching {url} took longer than {self.timeout:g} s.")
-        return left
-
-    def send(self, client: httpx.Client, url: httpx.URL) -> httpx.Response:
-        """Check where `url` leads, then send the request to exactly those addresses.
-
-        The host's addresses are tried in the resolver's order until one connects.
-        """
-        host = url.raw_host.decode("ascii")
-        addresses = self.vet(host, url.port or (443 if url.scheme == "https" else 80))
-        for number, address in enumerate(addresses, 1):
-            request = client.build_request(
-                "GET",
-                url.copy_with(host=str(address)),
-                headers={"Host": url.netloc.decode("ascii"), "Accept": ACCEPT},
-                extensions={"sni_hostname": host} if url.scheme == "https" else {},
-                timeout=httpx.Timeout(min(self.remaining(url), 10.0)),
-            )
-            try:
-                return client.send(request, stream=True)
-            except httpx.ConnectError:
-                if number == len(addresses):
-                    raise
-        raise AssertionError("unreachable: vet() returns at least one address")
-
-    def vet(self, host: str, port: int) -> list[IPAddress]:
-        """The addresses to connect to for `host`, once every one of them is checked."""
-        addresses = _literal(host) or self.resolve(host, port)
-        for address in addresses:
-            reason = blocked_reason(address)
-            if reason is not None:
-                shown = host if _literal(host) else f"{host} ({_show(address)})"
-                raise UnsafeURL(
-                    f"Refusing to fetch from {shown}: {reason}. "
-                    "Only public internet addresses can be fetched."
-                )
-        return addresses
-
-    def resolve(self, host: str, port: int) -> list[IPAddress]:
-        try:
-            found = self.resolver(host, port)
-        except (OSError, UnicodeError):
-            raise UnsafeURL(f"The host {host!r} could not be found; check the URL.") from None
-        addresses = [ipaddress.ip_address(address.split("%")[0]) for address in found]
-        if not addresses:
-            raise UnsafeURL(f"The host {host!r} has no address; check the URL.")
-        return addresses
-
-    def read(self, response: httpx.Response, url: httpx.URL, max_chars: int) -> str:
+    def read(self, exchange: Exchange, max_chars: int) -> str:
         """The response's body as text for the model, or why there is none."""
+        response, url = exchange.response, exchange.url
         status = response.status_code
         if 400 <= status < 500:
             raise ToolRetry(
@@ -358,10 +240,10 @@ class _Fetch:
         kind = _kind(media)
         if kind is None:
             raise ToolRetry(
-                f"{url} is {media or 'of no stated type'}, not text: fetch_url reads HTML, "
-                "plain text, JSON and XML only."
+                f"{url} is {media[:100] or 'of no stated type'}, not text: fetch_url reads "
+                "HTML, plain text, JSON and XML only."
             )
-        body, cut = self.body(response, url)
+        body, cut = exchange.body(self.max_bytes)
         text = _decode(body, response.charset_encoding, kind)
         header = [f"URL: {url}"]
         if kind == "html":
@@ -375,50 +257,6 @@ class _Fetch:
             notes.append(f"Cut to {max_chars} of {len(text)} characters.")
             text = text[:max_chars]
         return "\n".join([*header, "", text, *(f"[{note}]" for note in notes)]).rstrip()
-
-    def body(self, response: httpx.Response, url: httpx.URL) -> tuple[bytes, bool]:
-        """At most `max_bytes` of the body, and whether there was more."""
-        data = bytearray()
-        for chunk in response.iter_bytes():
-            data += chunk
-            if len(data) > self.max_bytes:
-                return bytes(data[: self.max_bytes]), True
-            self.remaining(url)
-        return bytes(data), False
-
-
-_HOST = re.compile(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]+")  # a name, an IPv4 or an IPv6 address
-
-
-def _parse(url: str) -> httpx.URL:
-    """`url` as an `httpx.URL`, if it has a form `fetch_url` accepts."""
-    if len(url) > MAX_URL_LENGTH:
-        raise UnsafeURL(f"The URL is too long (at most {MAX_URL_LENGTH} characters).")
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, ValueError, TypeError):
-        raise UnsafeURL(f"{url!r} is not a valid URL.") from None
-    if not parsed.scheme:
-        raise UnsafeURL(f"{url[:100]!r} is not a full URL; start it with https://.")
-    if parsed.scheme not in ("http", "https"):
-        raise UnsafeURL(
-            f"Only http:// and https:// URLs can be fetched, not {parsed.scheme}: {url[:100]!r}."
-        )
-    if not parsed.host:
-        raise UnsafeURL(f"{url!r} has no host name.")
-    if not _HOST.fullmatch(parsed.raw_host.decode("ascii")):
-        raise UnsafeURL(f"{url[:100]!r} is not a valid URL (its host name has odd characters).")
-    if parsed.userinfo:
-        raise UnsafeURL("URLs with a user name or password are not fetched.")
-    return parsed.copy_with(fragment=None)
-
-
-def _literal(host: str) -> list[IPAddress]:
-    """`[address]` when the host is written as an IP address, else `[]`."""
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        return []
 
 
 def _kind(media: str) -> str | None:
@@ -438,10 +276,31 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.I
 
 
 def _decode(body: bytes, charset: str | None, kind: str) -> str:
+    """The body as text: the header's charset, else the page's own, else UTF-8.
+
+    A charset name that is unknown or is not a plain text encoding (`idna`, `punycode`,
+    `rot13`, ...) is ignored; bytes that do not decode become U+FFFD.
+    """
     if charset is None and kind == "html":
         found = _META_CHARSET.search(body[:2048])
         charset = found.group(1).decode("ascii") if found else None
+    if charset is not None and _plain_charset(charset):
+        try:
+            return body.decode(charset, errors="replace")
+        except (LookupError, UnicodeError, ValueError, TypeError):
+            pass
+    return body.decode("utf-8", errors="replace")
+
+
+_NOT_PLAIN = frozenset({"idna", "punycode", "raw_unicode_escape", "unicode_escape"})
+
+
+def _plain_charset(name: str) -> bool:
+    """Whether `name` is a text encoding that can decode any bytes with `errors="replace"`."""
     try:
-        return body.decode(charset or "utf-8", errors="replace")
-    except LookupError:  # an unknown charset name
-        return body.decode("utf-8", errors="replace")
+        info = codecs.lookup(name)
+    except (LookupError, ValueError, TypeError):
+        return False
+    if not getattr(info, "_is_text_encoding", True):  # rot13, base64, hex, zlib...
+        return False
+    return info.name.replace("-", "_") not in _NOT_PLAIN
