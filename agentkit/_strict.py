@@ -7,8 +7,9 @@ service would send.
 - 404: any method but `POST`, or any path but `/v1/chat/completions`.
 - 401: no `Authorization: Bearer <key>` header.
 - 400: a body that is not JSON, or does not validate against the chat-completions request
-  schema (both vendored files in `agentkit/_spec/`: today's and GoAPI's era); the message
-  names the field. Also a `tool` message that answers no call of the assistant message
+  schema (both vendored files in `agentkit/_spec/`: today's and GoAPI's era; the fields
+  today's API widened, `tool_choice` and `response_format`, against today's only); the
+  message names the field. Also a `tool` message that answers no call of the assistant message
   before it, an assistant's call left without an answer, and a `function` message with no
   `function_call` before it.
 
@@ -96,6 +97,9 @@ _LISTS = {
 }
 
 
+_NEWER = frozenset({"tool_choice", "response_format"})
+
+
 @functools.cache
 def _validators() -> tuple[tuple[Draft202012Validator, dict[str, Draft202012Validator]], ...]:
     """For each schema file: the request's validator, and one per array of `_LISTS` items."""
@@ -172,9 +176,24 @@ def _quick_check(body: Any) -> bool:
                 else:
                     return False
             rest[key] = [stand_in] * len(value)
-    parts.append((None, rest))
     texts = [(key, json.dumps(part)) for key, part in parts]
-    return all(_valid(file, key, text) for file in range(len(SPEC_FILES)) for key, text in texts)
+    return all(
+        _valid(file, key, text) for file in range(len(SPEC_FILES)) for key, text in texts
+    ) and (
+        all(_valid(file, None, json.dumps(_older(file, rest))) for file in range(len(SPEC_FILES)))
+    )
+
+
+def _older(file: int, body: dict[str, Any]) -> dict[str, Any]:
+    """The body as schema file number `file` checks it.
+
+    The 2023 file predates what today's API widened (`tool_choice: "required"`,
+    `response_format: json_schema`): it checks the body without those fields, and today's
+    file checks them.
+    """
+    if file == 0:
+        return body
+    return {key: value for key, value in body.items() if key not in _NEWER}
 
 
 def _shape(message: dict[str, Any]) -> dict[str, Any]:
@@ -212,8 +231,10 @@ def _schema_problem(body: Any) -> Rejection | None:
 
     if _quick_check(body):
         return None
-    for validator, _ in _validators():
-        error = best_match(validator.iter_errors(body))
+    for file, (validator, _) in enumerate(_validators()):
+        error = best_match(
+            validator.iter_errors(_older(file, body) if isinstance(body, dict) else body)
+        )
         if error is not None:
             path, message = _explain(error)
             where = _param(path)

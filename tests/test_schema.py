@@ -344,6 +344,7 @@ def test_nested_model_dataclass_and_typeddict():
                     "type": "object",
                 },
                 "Point": {
+                    "additionalProperties": False,
                     "properties": {
                         "x": {"description": "Metres east.", "type": "number"},
                         "y": {"default": 0.0, "type": "number"},

@@ -66,6 +66,7 @@ def test_string_annotations_are_resolved():
             "parameters": {
                 "$defs": {
                     "Route": {
+                        "additionalProperties": False,
                         "properties": {
                             "stops": {"items": {"$ref": "#/$defs/Stop"}, "type": "array"},
                             "loop": {"default": False, "type": "boolean"},
