@@ -13,7 +13,8 @@ from ._agent import (
     RunOptions,
     ToolChoice,
 )
-from ._batch import BatchItem, BatchResult, abatch, batch
+from ._batch import BatchItem, BatchResult, abatch
+from ._batchsync import batch
 from ._client import Backoff, ChatClient, ChatRequest, Timeout
 from ._exceptions import (
     AgentkitError,

@@ -1,9 +1,10 @@
 """Many conversations at once: a bounded pool of workers over a stream of inputs.
 
-`abatch()` is an async iterator of results in the order they finish; `batch()` is its sync
-twin (the async pool runs on its own event loop in a worker thread, so it also works inside
-a notebook). Never more than `concurrency` conversations are in flight, and inputs are
-pulled one at a time as workers free up: memory stays flat however many inputs there are.
+`abatch()` is an async iterator of results in the order they finish: the item-level runner
+every engine uses (one process, the worker processes of `_batchpool`, Ray actors); its sync
+twin `batch()` lives in `_batchsync`. Never more than `concurrency` conversations are in
+flight, and inputs are pulled one at a time as workers free up: memory stays flat however
+many inputs there are.
 
 Each item's failure is its result, not the batch's: a `BatchResult` carries the output or
 the error, the usage and the messages, so nothing is lost.
@@ -12,11 +13,8 @@ the error, the usage and the messages, so nothing is lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import queue
-import threading
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +22,7 @@ from ._agent import Agent, RunOptions
 from ._exceptions import APIError, RunError, UsageError
 from ._messages import Message, Usage, UserMessage
 
-__all__ = ["BatchItem", "BatchResult", "abatch", "batch"]
+__all__ = ["BatchItem", "BatchResult", "abatch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +81,15 @@ async def _run_one(agent: Agent[Any], item: BatchItem) -> BatchResult:
         messages: Sequence[Message] = ()
         if isinstance(error, (RunError, APIError)) and error.messages is not None:
             messages = error.messages
+        usage = getattr(error, "usage", None) or Usage()
+        if isinstance(error, APIError):
+            # The request that failed was sent too; its server reported no usage.
+            usage = usage + Usage(requests=1, unreported_requests=1)
         return BatchResult(
             item.id,
             error=error,
             messages=tuple(messages),
-            usage=getattr(error, "usage", None) or Usage(),
+            usage=usage,
             seconds=time.perf_counter() - started,
         )
     return BatchResult(
@@ -104,6 +106,7 @@ async def abatch(
     items: Iterable[BatchItem] | AsyncIterable[BatchItem],
     *,
     concurrency: int = 8,
+    stop: asyncio.Event | None = None,
 ) -> AsyncIterator[BatchResult]:
     """Run every item through `agent`, at most `concurrency` at once, results as they finish.
 
@@ -111,6 +114,8 @@ async def abatch(
         agent: The agent to run each item with (one agent serves all runs).
         items: The inputs, consumed lazily.
         concurrency: The most conversations in flight.
+        stop: Set it to stop at once: the runs in flight are cancelled (their requests
+            aborted) and the results that had finished are still yielded, then it ends.
 
     Raises:
         UsageError: `concurrency` is below 1, or a run found the setup wrong.
@@ -119,33 +124,45 @@ async def abatch(
         raise UsageError(f"concurrency must be at least 1, not {concurrency}.")
     source = _aiter(items)
     pull = asyncio.Lock()
-    results: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue(concurrency)
+    # A finished result is queued at once (never lost to a cancellation); a worker takes a
+    # new item only while fewer than `concurrency` results wait to be taken.
+    results: asyncio.Queue[BatchResult | BaseException | None] = asyncio.Queue()
+    room = asyncio.Semaphore(2 * concurrency)
 
     async def worker() -> None:
         while True:
+            await room.acquire()
             async with pull:
                 try:
                     item = await anext(source)
                 except StopAsyncIteration:
                     return
-            await results.put(await _run_one(agent, item))
+            results.put_nowait(await _run_one(agent, item))
 
     async def supervise() -> None:
         workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+        waiting: set[asyncio.Future[Any]] = {asyncio.ensure_future(asyncio.gather(*workers))}
+        if stop is not None:
+            waiting.add(asyncio.ensure_future(stop.wait()))
         try:
-            await asyncio.gather(*workers)
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a worker's error (a UsageError) ends the batch
         except BaseException as error:
-            for task in workers:
-                task.cancel()
-            await results.put(error)
+            results.put_nowait(error)
         else:
-            await results.put(None)
+            results.put_nowait(None)
+        finally:
+            for task in [*workers, *waiting]:
+                task.cancel()
+            await asyncio.gather(*workers, *waiting, return_exceptions=True)
 
     supervisor = asyncio.create_task(supervise())
     try:
         while (result := await results.get()) is not None:
             if isinstance(result, BaseException):
                 raise result
+            room.release()
             yield result
     finally:
         supervisor.cancel()
@@ -159,36 +176,3 @@ async def _aiter(items: Iterable[BatchItem] | AsyncIterable[BatchItem]) -> Async
     else:
         for item in items:
             yield item
-
-
-def batch(
-    agent: Agent[Any], items: Iterable[BatchItem], *, concurrency: int = 8
-) -> Iterator[BatchResult]:
-    """The sync `abatch`: the pool runs on its own event loop in a worker thread."""
-    handoff: queue.Queue[BatchResult | BaseException | None] = queue.Queue(concurrency)
-    stop = threading.Event()
-
-    async def pump() -> None:
-        try:
-            async for result in abatch(agent, items, concurrency=concurrency):
-                handoff.put(result)
-                if stop.is_set():
-                    return
-        except BaseException as error:  # re-raised in the caller's thread
-            handoff.put(error)
-        else:
-            handoff.put(None)
-        # The connection pools made in this event loop close as it ends (`asyncio.run`).
-
-    thread = threading.Thread(target=asyncio.run, args=(pump(),), daemon=True)
-    thread.start()
-    try:
-        while (result := handoff.get()) is not None:
-            if isinstance(result, BaseException):
-                raise result
-            yield result
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock the pool if it waits to hand over a result
-            with contextlib.suppress(queue.Empty):
-                handoff.get(timeout=0.05)

@@ -7,13 +7,18 @@ skips the items it holds; `--retry-failed` drops the failures from it first, so 
 input ends with exactly one line. A checkpoint beside the output (`OUT.checkpoint.json`,
 replaced atomically) records the counts and the settings of the run.
 
-An item is keyed by its `id`, or by a hash of its content when it has none, together with
-a hash of the settings that shape its answer (model, system prompt, tools, options): results
+One process runs the conversations on its own event loop; with `workers` above one,
+`_batchpool` spreads them over that many processes, and this module still reads the input,
+writes the output and shows the progress, once.
+
+An item is keyed by its `id` (or its line number and a hash of the line), together with a
+hash of the settings that shape its answer (model, system prompt, tools, options): results
 made with other settings are not taken as done.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -21,18 +26,44 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-from ._agent import Agent
-from ._batch import BatchItem, BatchResult, batch
-from ._exceptions import APIStatusError, UsageError
-from ._messages import Message, UserMessage
-from ._wire import dump_messages, load_messages
+from ._batch import BatchItem, abatch
+from ._batchio import (
+    Finished,
+    OutputState,
+    check_input,
+    check_paths,
+    finished,
+    item_id,
+    key_of,
+    lock_output,
+    parse_item,
+    read_lines,
+    scan_output,
+)
+from ._batchpool import AgentFactory, Pool, default_workers
+from ._batchprogress import Progress, StatusLine
+from ._ratelimit import RateLimiter
 
-__all__ = ["BatchJob", "settings_hash"]
+__all__ = ["AgentFactory", "BatchJob", "Engine", "settings_hash"]
+
+
+class Engine(Protocol):
+    """What runs a job's conversations: `Pool`, or another engine (the Ray one)."""
+
+    dropped: int
+    """Lines handed to `run` whose results were not written (stopped early)."""
+
+    def run(self, entries: Iterator[tuple[int, str]], write: Callable[[Finished], None]) -> None:
+        """Run the (line number, line) entries; hand each result to `write`, in this thread."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop at once (called from a signal handler): write what came back, drop the rest."""
+        ...
 
 
 def settings_hash(settings: Mapping[str, Any]) -> str:
@@ -41,211 +72,131 @@ def settings_hash(settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _item(line: str, number: int) -> BatchItem:
-    """One input line: `"prompt"`, `{"prompt", "id"?, "messages"?}` or `{"messages", "id"?}`."""
-    where = f"line {number}"
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{where}: not JSON ({error.msg}).") from None
-    content_id = hashlib.sha256(line.strip().encode()).hexdigest()[:16]
-    if isinstance(data, str):
-        return BatchItem(content_id, data)
-    if not isinstance(data, dict):
-        raise UsageError(f"{where}: expected a string or an object, got {type(data).__name__}.")
-    item_id = str(data["id"]) if data.get("id") is not None else content_id
-    history: list[Message] = load_messages(data.get("messages") or [])
-    prompt = data.get("prompt")
-    if prompt is None:
-        last = history.pop() if history else None
-        if not isinstance(last, UserMessage):
-            raise UsageError(f"{where}: give a 'prompt', or 'messages' ending with a user one.")
-        return BatchItem(item_id, last, tuple(history))
-    if not isinstance(prompt, str):
-        raise UsageError(f"{where}: 'prompt' must be a string.")
-    return BatchItem(item_id, prompt, tuple(history))
-
-
-def _error_record(error: BaseException) -> dict[str, Any]:
-    record: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
-    if isinstance(error, APIStatusError):
-        record["status"] = error.status_code
-    return record
-
-
-@dataclass
-class Progress:
-    """Counts of a running batch, shown as a live line on a terminal or a periodic line."""
-
-    total_skipped: int = 0
-    done: int = 0
-    failed: int = 0
-    in_flight: int = 0
-    tokens: int = 0
-    unreported: int = 0
-    cost: float = 0.0
-    unpriced: int = 0  # results whose cost is unknown (no token counts, or no prices)
-    to_run: int | None = None  # items this run is to do, when known (for the ETA)
-    started: float = field(default_factory=time.monotonic)
-
-    def line(self) -> str:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        rate = (self.done + self.failed) / elapsed
-        unknown = f" (+{self.unreported} requests unreported)" if self.unreported else ""
-        if not self.unpriced:
-            money = f"${self.cost:.4f}"
-        else:
-            money = f"at least ${self.cost:.4f}" if self.cost else "cost unknown"
-        finished = self.done + self.failed
-        eta = ""
-        if self.to_run is not None and finished < self.to_run and rate > 0:
-            eta = f"  ETA {_duration((self.to_run - finished) / rate)}"
-        return (
-            f"done {self.done}  failed {self.failed}  in flight {self.in_flight}  "
-            f"{rate:.1f}/s  tokens {self.tokens:,}{unknown}  {money}  "
-            f"{_duration(elapsed)}{eta}"
-        )
-
-
-def _duration(seconds: float) -> str:
-    """A short duration: `42s`, `3m05s`, `2h07m`.
-
-    Examples:
-        >>> _duration(42.4), _duration(185), _duration(7630)
-        ('42s', '3m05s', '2h07m')
-    """
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-
-
 class BatchJob:
     """Runs an input JSONL file through an agent into an output JSONL file.
 
     Args:
-        agent: The agent for every item.
+        factory: Builds the agent, given the shared rate limiter (or `None`).
         source: The input file.
         out: The output file (appended to).
         settings: What shapes the answers; its hash keys the results.
-        concurrency: The most conversations in flight.
+        concurrency: The most conversations in flight, over all workers.
+        workers: Processes to spread them over (1: this one; `None`: see `default_workers`).
+        requests_per_minute: One budget for all workers, or `None`.
+        tokens_per_minute: One budget for all workers, or `None`.
         resume: Skip the items the output already holds.
         retry_failed: With `resume`, run the failed items again.
         status: Where progress goes (standard error).
+
+    Raises:
+        UsageError: A path cannot be used (see `check_paths`), or the output is not this
+            tool's (see `scan_output`).
     """
 
     def __init__(
         self,
-        agent: Agent[Any],
+        factory: AgentFactory,
         source: Path,
         out: Path,
         *,
         settings: Mapping[str, Any],
         concurrency: int,
+        workers: int | None = 1,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
         resume: bool = False,
         retry_failed: bool = False,
-        status: IO[str] = sys.stderr,
+        status: IO[str] | StatusLine = sys.stderr,
     ) -> None:
         if retry_failed and not resume:
             resume = True  # rerunning failures only makes sense on top of earlier results
-        if not source.is_file():
-            raise UsageError(f"Cannot read the input file {str(source)!r}: no such file.")
-        if out.exists() and not resume:
-            raise UsageError(
-                f"{str(out)!r} already exists: pass --resume to go on with it, or choose "
-                "another --out."
-            )
-        self.agent = agent
+        check_paths(source, out, resume=resume)
+        self.factory = factory
         self.source = source
         self.out = out
         self.checkpoint = out.with_name(out.name + ".checkpoint.json")
         self.settings = settings_hash(settings)
         self.concurrency = concurrency
-        self.retry_failed = retry_failed
-        self.status = status
+        self.workers = workers
+        self.limits = (requests_per_minute, tokens_per_minute)
+        self.status = status if isinstance(status, StatusLine) else StatusLine(status)
         self.progress = Progress()
-        self.stopping = threading.Event()
-        self._done: set[str] = set()
+        self.stopping = threading.Event()  # the first Ctrl-C: take no new items
+        self.cancel: Callable[[], None] = lambda: None  # the second: stop at once
+        # Runs the conversations in place of the local pool (`agentkit._ray_job` sets it).
+        self.engine: Engine | None = None
+        self.state = OutputState()
+        self._held: IO[bytes] | None = None  # the output, locked before it is read
         if resume and out.exists():
-            self._done = self._read_done()
+            self._held = out.open("ab")
+            try:
+                lock_output(self._held, out)
+                self.state = scan_output(out, self.settings, retry_failed=retry_failed)
+                if retry_failed:  # the file was replaced: hold the new one
+                    self._held.close()
+                    self._held = out.open("ab")
+                    lock_output(self._held, out)
+            except BaseException:
+                self._held.close()
+                raise
+        self._last_shown = 0.0
 
-    def _read_done(self) -> set[str]:
-        """The keys the output already holds.
+    # ------------------------------------------------------------------ reading
 
-        A half-written last line is cut off, and failures are dropped when they are to be
-        retried (the file is rewritten atomically).
+    def pending(self) -> Iterator[tuple[int, str]]:
+        """The input's lines not yet done (number, text), read lazily; stops once asked to.
+
+        Each line handed out counts as in flight until its result is written.
         """
-        kept: list[str] = []
-        done: set[str] = set()
-        dropped = False
-        with self.out.open(encoding="utf-8") as lines:
-            for line in lines:
-                try:
-                    record = json.loads(line)
-                    key = f"{record['id']}:{record['settings']}"
-                except (ValueError, KeyError, TypeError):
-                    dropped = True  # a line cut off by a kill
+        ok, failed = self.state.ok, self.state.failed
+        resuming = len(ok) or len(failed)
+        for number, line in read_lines(self.source):
+            if self.stopping.is_set():
+                return
+            if resuming:
+                key = key_of(item_id(line, number))
+                if key in ok:
                     continue
-                if self.retry_failed and not record.get("ok"):
-                    dropped = True
+                if key in failed:
+                    self.progress.failed_before += 1
                     continue
-                if key in done:
-                    dropped = True
-                    continue
-                done.add(key)
-                kept.append(line if line.endswith("\n") else line + "\n")
-        if dropped:
-            temporary = self.out.with_name(self.out.name + ".tmp")
-            temporary.write_text("".join(kept), encoding="utf-8")
-            os.replace(temporary, self.out)
-        self.progress.total_skipped = len(done)
-        return done
+            self.progress.in_flight += 1
+            yield number, line
 
     def _items(self) -> Iterator[BatchItem]:
-        """The input's items not yet done, read lazily; stops early once asked to stop."""
-        seen: set[str] = set()
-        with self.source.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
-                if self.stopping.is_set():
-                    return
-                if not line.strip():
-                    continue
-                item = _item(line, number)
-                if item.id in seen:
-                    raise UsageError(f"line {number}: the id {item.id!r} was used before.")
-                seen.add(item.id)
-                if f"{item.id}:{self.settings}" in self._done:
-                    continue
-                self.progress.in_flight += 1
-                yield item
+        for number, line in self.pending():
+            yield parse_item(line, number)
 
-    def _record(self, result: BatchResult) -> dict[str, Any]:
-        usage = result.usage
-        record: dict[str, Any] = {
-            "id": result.id,
-            "ok": result.ok,
-            "settings": self.settings,
-            "output": _jsonable(result.output) if result.ok else None,
-            "error": None if result.error is None else _error_record(result.error),
-            "usage": {
-                "requests": usage.requests,
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "tool_calls": usage.tool_calls,
-            },
-            "seconds": round(result.seconds, 3),
-            "messages": dump_messages(result.messages),
-        }
-        return record
+    # ------------------------------------------------------------------ writing
+
+    def write(self, out: IO[str], result: Finished) -> None:
+        """Append one result, flushed at once, and count it."""
+        out.write(result.line)
+        out.flush()
+        progress = self.progress
+        progress.in_flight -= 1
+        if result.ok:
+            progress.done += 1
+        else:
+            progress.failed += 1
+        progress.tokens += result.tokens
+        progress.unreported += result.unreported
+        if result.cost is None:
+            progress.unpriced += 1
+        else:
+            progress.cost += result.cost
+        now = time.monotonic()
+        if now - self._last_shown >= (0.1 if self.status.live else 10):
+            self.status.show(progress.line())
+            self._checkpoint()
+            self._last_shown = now
 
     def _checkpoint(self) -> None:
         state = {
             "settings": self.settings,
             "done": self.progress.done,
             "failed": self.progress.failed,
-            "skipped": self.progress.total_skipped,
+            "skipped": self.progress.skipped,
             "tokens": self.progress.tokens,
             "unreported_requests": self.progress.unreported,
             "updated": time.time(),
@@ -254,81 +205,90 @@ class BatchJob:
         temporary.write_text(json.dumps(state), encoding="utf-8")
         os.replace(temporary, self.checkpoint)
 
+    # ------------------------------------------------------------------ running
+
     def run(self) -> int:
-        """Run the batch; the exit status: 0 all done, 1 some failed, 130 interrupted."""
-        live = self.status.isatty()
-        last_shown = 0.0
+        """Run the batch; the exit status: 0 all answered, 1 some failed, 130 interrupted.
+
+        The status counts the whole output: an item that failed in an earlier run and is
+        not run again still makes it 1.
+        """
+        items = check_input(self.source)  # every bad line, before anything is sent
+        progress = self.progress
+        progress.skipped = len(self.state.ok)
+        progress.to_run = max(items - len(self.state.ok) - len(self.state.failed), 0)
+        main = threading.current_thread() is threading.main_thread()
         previous = signal.getsignal(signal.SIGINT)
-        if threading.current_thread() is threading.main_thread():
+        if main:
             signal.signal(signal.SIGINT, self._interrupt)
-        price = self.agent.model
-        with self.source.open(encoding="utf-8") as lines:  # a quick pass, for the ETA
-            items = sum(1 for line in lines if line.strip())
-        self.progress.to_run = max(items - self.progress.total_skipped, 0)
         try:
             with self.out.open("a", encoding="utf-8") as out:
-                for result in batch(self.agent, self._items(), concurrency=self.concurrency):
-                    out.write(json.dumps(self._record(result), ensure_ascii=False) + "\n")
-                    out.flush()
-                    progress = self.progress
-                    progress.in_flight -= 1
-                    if result.ok:
-                        progress.done += 1
-                    else:
-                        progress.failed += 1
-                    progress.tokens += result.usage.total_tokens or 0
-                    progress.unreported += result.usage.unreported_requests
-                    cost = price.cost(result.usage)
-                    if cost is None:
-                        progress.unpriced += 1
-                    else:
-                        progress.cost += cost
-                    now = time.monotonic()
-                    if live or now - last_shown >= 10:
-                        self._show(progress.line(), live)
-                        self._checkpoint()
-                        last_shown = now
+                if self._held is None:
+                    lock_output(out, self.out)
+                workers = self.workers or default_workers(self.concurrency, progress.to_run)
+                if workers > 1 or self.engine is not None:
+                    self._run_pool(out, workers)
+                else:
+                    asyncio.run(self._run_here(out))
             self._checkpoint()
         finally:
-            if threading.current_thread() is threading.main_thread():
+            if main:
                 signal.signal(signal.SIGINT, previous)
-        if live:
-            self.status.write("\n")
-        summary = self.progress.line()
-        skipped = self.progress.total_skipped
-        self.status.write(f"agentkit batch: {summary}  (skipped {skipped} done before)\n")
+            if self._held is not None:
+                self._held.close()
+        self.status.end()
+        summary = progress.line()
+        before = f"skipped {progress.skipped} done before"
+        if progress.failed_before:
+            before += f", {progress.failed_before} failed before (--retry-failed runs them)"
+        self.status.write(f"agentkit batch: {summary}  ({before})\n")
         if self.stopping.is_set():
             self.status.write("agentkit batch: interrupted; run again with --resume to finish\n")
             return 130
-        return 1 if self.progress.failed else 0
+        return 1 if progress.failed or progress.failed_before else 0
 
-    def _show(self, line: str, live: bool) -> None:
-        if live:
-            self.status.write(f"\r\x1b[2K{line}")
-        else:
-            self.status.write(f"agentkit batch: {line}\n")
-        self.status.flush()
+    def _run_pool(self, out: IO[str], workers: int) -> None:
+        pool = self.engine or Pool(
+            self.factory,
+            settings=self.settings,
+            workers=workers,
+            concurrency=self.concurrency,
+            limits=self.limits,
+            status=self.status,
+            stopping=self.stopping,
+        )
+        self.cancel = pool.cancel
+        pool.run(self.pending(), lambda result: self.write(out, result))
+        self.progress.in_flight -= pool.dropped
+
+    async def _run_here(self, out: IO[str]) -> None:
+        rpm, tpm = self.limits
+        limiter = None
+        if rpm or tpm:
+            limiter = RateLimiter(requests_per_minute=rpm, tokens_per_minute=tpm)
+        agent = self.factory(limiter)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def cancel() -> None:
+            loop.call_soon_threadsafe(stop.set)
+
+        self.cancel = cancel
+        try:
+            async for result in abatch(
+                agent, self._items(), concurrency=self.concurrency, stop=stop
+            ):
+                self.write(out, finished(result, agent, self.settings))
+        finally:
+            await agent.client.aclose()
 
     def _interrupt(self, signum: int, frame: object) -> None:
         if self.stopping.is_set():
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+            self.status.write("\nagentkit batch: stopping now; writing the results that came\n")
+            self.cancel()
+            return
         self.stopping.set()
         self.status.write(
             "\nagentkit batch: stopping: no new items; waiting for those in flight "
             "(Ctrl-C again to stop at once)\n"
         )
-
-
-def _jsonable(value: Any) -> Any:
-    """A run's output as JSON: pydantic models and dataclasses as objects."""
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    try:
-        json.dumps(value)
-    except TypeError:
-        import dataclasses
-
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return dataclasses.asdict(value)
-        return str(value)
-    return value

@@ -21,6 +21,7 @@ retried and why: `docs/pages/reliability.md`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
@@ -32,7 +33,7 @@ import httpx
 
 from ._body import BodyReader, Watchdog, set_read_timeout
 from ._exceptions import APIError, RateLimitError, UsageError
-from ._log import logger
+from ._log import logger, logger_at
 from ._messages import Message, ModelResponse, StreamDelta
 from ._models import ApiStyle, ModelSettings
 from ._policy import Backoff, Clock, RetryPlan, Timeout
@@ -167,10 +168,17 @@ class ChatClient:
         self._own_client: httpx.Client | None = None
         self._pools: AsyncPools | None = None
         self._lock = threading.Lock()
+        # Made once, as httpx takes them (a `Headers` is copied, not parsed again, per request).
         self._headers = {
-            "Authorization": f"Bearer {key}",
-            "User-Agent": f"agentkit/{__version__}",
-            "Content-Type": "application/json",
+            stream: httpx.Headers(
+                {
+                    "Authorization": f"Bearer {key}",
+                    "User-Agent": f"agentkit/{__version__}",
+                    "Content-Type": "application/json",
+                    "Accept": "text/event-stream" if stream else "application/json",
+                }
+            )
+            for stream in (False, True)
         }
 
     def __repr__(self) -> str:
@@ -238,11 +246,10 @@ class ChatClient:
             stream=stream,
         )
         base = self.base_url or (STREAM_BASE_URL if stream else PROXY_BASE_URL)
-        accept = "text/event-stream" if stream else "application/json"
         return _Send(
             url=f"{base}/chat/completions",
             content=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
-            headers={**self._headers, "Accept": accept},
+            headers=self._headers[stream],
             stream=stream,
         )
 
@@ -287,14 +294,19 @@ class ChatClient:
 
     @staticmethod
     def _log_request(request: ChatRequest, attempt: int, send: _Send) -> None:
-        logger().debug("agentkit.request", model=request.model, attempt=attempt, stream=send.stream)
+        log = logger_at(logging.DEBUG)
+        if log is not None:
+            log.debug("agentkit.request", model=request.model, attempt=attempt, stream=send.stream)
 
     @staticmethod
     def _log_response(
         request: ChatRequest, attempt: int, clock: Clock, status: int, response: ModelResponse
     ) -> None:
+        log = logger_at(logging.INFO)
+        if log is None:
+            return
         ttfb = clock.first_bytes
-        logger().info(
+        log.info(
             "agentkit.response",
             model=request.model,
             attempt=attempt,
@@ -328,7 +340,7 @@ class ChatClient:
         while True:
             delivered = False
             try:
-                for item in self._attempt(client, request, plan):
+                for item in self._attempt(client, request, plan, deliver):
                     if isinstance(item, ModelResponse):
                         final = item
                     elif deliver:
@@ -344,8 +356,9 @@ class ChatClient:
             return
 
     def _attempt(
-        self, client: httpx.Client, request: ChatRequest, plan: RetryPlan
+        self, client: httpx.Client, request: ChatRequest, plan: RetryPlan, deliver: bool
     ) -> Iterator[Item]:
+        """One attempt: yields the deltas if `deliver` (else only reads them), then the answer."""
         send = self._prepare(request, plan.stream)
         wait = self._reserve(send)
         if wait > 0:
@@ -370,7 +383,9 @@ class ChatClient:
                 try:
                     for data in response.iter_bytes():
                         clock.got_bytes()
-                        yield from reader.feed(data)
+                        deltas = reader.feed(data)
+                        if deliver:
+                            yield from deltas
                         if clock.over_total() and not reader.done:
                             raise clock.expired("total")
                 except (httpx.TransportError, TimeoutError):
@@ -411,7 +426,7 @@ class ChatClient:
         while True:
             delivered = False
             try:
-                async for item in self._aattempt(request, plan):
+                async for item in self._aattempt(request, plan, deliver):
                     if isinstance(item, ModelResponse):
                         final = item
                     elif deliver:
@@ -426,7 +441,10 @@ class ChatClient:
             yield final
             return
 
-    async def _aattempt(self, request: ChatRequest, plan: RetryPlan) -> AsyncIterator[Item]:
+    async def _aattempt(
+        self, request: ChatRequest, plan: RetryPlan, deliver: bool
+    ) -> AsyncIterator[Item]:
+        """One attempt: yields the deltas if `deliver` (else only reads them), then the answer."""
         import anyio
 
         send = self._prepare(request, plan.stream)
@@ -439,14 +457,19 @@ class ChatClient:
         else:
             index, client = pools.acquire()
         try:
-            async for item in self._aexchange(client, request, plan, send):
+            async for item in self._aexchange(client, request, plan, send, deliver):
                 yield item
         finally:
             if pools is not None:
                 pools.release(index)
 
     async def _aexchange(
-        self, client: httpx.AsyncClient, request: ChatRequest, plan: RetryPlan, send: _Send
+        self,
+        client: httpx.AsyncClient,
+        request: ChatRequest,
+        plan: RetryPlan,
+        send: _Send,
+        deliver: bool,
     ) -> AsyncIterator[Item]:
         import anyio
 
@@ -485,8 +508,10 @@ class ChatClient:
                                 break
                             raise
                         clock.got_bytes()
-                        for delta in reader.feed(data):
-                            yield delta
+                        deltas = reader.feed(data)
+                        if deliver:
+                            for delta in deltas:
+                                yield delta
                 result = reader.finish()
             finally:
                 if watchdog is not None:

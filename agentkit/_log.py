@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Any
 
-__all__ = ["logger"]
+__all__ = ["logger", "logger_at"]
 
 _stdlib = logging.getLogger("agentkit")
 
@@ -59,3 +59,15 @@ def logger() -> Any:
     if structlog is not None and structlog.is_configured():
         return structlog.get_logger("agentkit")
     return _fallback
+
+
+def logger_at(level: int) -> Any | None:
+    """The logger if an event of `level` may be shown, else `None`: the caller skips the event.
+
+    For the events of every request, whose fields cost more to gather than a check: without
+    structlog configured and with the stdlib logger quiet at `level`, nothing is built.
+    """
+    structlog = sys.modules.get("structlog")
+    if structlog is not None and structlog.is_configured():
+        return structlog.get_logger("agentkit")
+    return _fallback if _stdlib.isEnabledFor(level) else None

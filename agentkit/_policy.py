@@ -7,6 +7,7 @@ four limits of one attempt into deadlines and names the one that expired.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -147,6 +148,14 @@ class RetryPlan:
         return self.backoff.delay(retry, getattr(error, "retry_after", None))
 
 
+@functools.lru_cache(maxsize=64)
+def _httpx_timeout(timeout: Timeout) -> httpx.Timeout:
+    """`timeout` as httpx takes it, made once per `Timeout` (httpx copies it per request)."""
+    return httpx.Timeout(
+        connect=timeout.connect, read=timeout.first_byte, write=timeout.idle, pool=timeout.total
+    )
+
+
 class Clock:
     """The four timeouts of one attempt as limits and deadlines; no IO but a clock read.
 
@@ -179,6 +188,8 @@ class Clock:
         """Connect, headers (first byte), write stalls and the pool wait, as httpx takes them."""
         t = self.timeout
         read = self._pick(t.first_byte, "first_byte")
+        if read == t.first_byte:  # the usual case: `total` leaves more than `first_byte`
+            return _httpx_timeout(t)
         return httpx.Timeout(connect=t.connect, read=read, write=t.idle, pool=t.total)
 
     def limit(self, *, first_byte: bool = True) -> float | None:

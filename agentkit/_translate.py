@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import httpx
 
@@ -13,9 +12,11 @@ from ._policy import Clock
 __all__ = ["translate"]
 
 
-@contextmanager
-def translate(clock: Clock, streaming: Callable[[], bool], secret: str) -> Iterator[None]:
+class translate:  # lower case, as `contextlib.suppress`: it reads `with translate(...):`
     """Raise agentkit's error for any httpx error (or timeout) raised inside the block.
+
+    A class rather than a `@contextmanager` generator: it is entered once per attempt, and
+    a generator-based context manager costs several times more to make and enter.
 
     Args:
         clock: The attempt's clock: it names the time limit that expired.
@@ -24,21 +25,36 @@ def translate(clock: Clock, streaming: Callable[[], bool], secret: str) -> Itera
         secret: The API key, scrubbed out of the error's text (which may quote what the
             server sent).
     """
-    try:
-        yield
-    except httpx.ConnectTimeout as exc:
-        raise clock.expired("connect") from exc
-    except httpx.PoolTimeout as exc:  # waited for a free connection as long as `total`
-        raise clock.expired("total") from exc
-    except httpx.WriteTimeout as exc:
-        raise clock.expired("idle") from exc
-    except (httpx.ReadTimeout, TimeoutError) as exc:
-        raise clock.expired() from exc
-    except httpx.TransportError as exc:  # refused, reset, DNS, TLS, protocol errors
+
+    __slots__ = ("clock", "secret", "streaming")
+
+    def __init__(self, clock: Clock, streaming: Callable[[], bool], secret: str) -> None:
+        self.clock = clock
+        self.streaming = streaming
+        self.secret = secret
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if exc is None or not isinstance(exc, httpx.TransportError | TimeoutError):
+            return  # nothing raised, or not ours to translate
+        clock = self.clock
+        if isinstance(exc, httpx.ConnectTimeout):
+            raise clock.expired("connect") from exc
+        if isinstance(exc, httpx.PoolTimeout):  # waited for a free connection as long as `total`
+            raise clock.expired("total") from exc
+        if isinstance(exc, httpx.WriteTimeout):
+            raise clock.expired("idle") from exc
+        if isinstance(exc, httpx.ReadTimeout | TimeoutError):
+            raise clock.expired() from exc
+        # refused, reset, DNS, TLS, protocol errors
         text = str(exc) or type(exc).__name__
-        if secret:
-            text = text.replace(secret, "***")
-        if streaming():
+        if self.secret:
+            text = text.replace(self.secret, "***")
+        if self.streaming():
             raise TruncatedStreamError(f"The stream broke before it was complete: {text}") from exc
         raise APIConnectionError(f"Connection to {_host(exc)} failed: {text}") from exc
 

@@ -19,6 +19,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._agent import Agent
+    from ._ratelimit import RateLimiter
 
 __all__ = ["main"]
 
@@ -174,25 +175,47 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from ._batchjob import BatchJob
-    from ._ratelimit import RateLimiter
+    import functools
 
-    limiter = None
-    if args.rpm or args.tpm:
-        limiter = RateLimiter(requests_per_minute=args.rpm, tokens_per_minute=args.tpm)
+    import structlog
+
+    from ._batchjob import BatchJob
+    from ._batchprogress import StatusLine
+
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, not {args.concurrency}.")
-    agent = _agent(args, rate_limiter=limiter, max_retries=args.max_retries)
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {args.workers}.")
+    _agent(args).client.close()  # an unknown model or bad tools: one clear error, up front
+    status = StatusLine(sys.stderr)
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(status))  # type: ignore[arg-type]
     job = BatchJob(
-        agent,
+        functools.partial(_batch_agent, args),
         Path(args.input),
         Path(args.out),
         settings=_settings(args),
         concurrency=args.concurrency,
+        workers=args.workers,
+        requests_per_minute=args.rpm,
+        tokens_per_minute=args.tpm,
         resume=args.resume,
         retry_failed=args.retry_failed,
+        status=status,
     )
+    if args.engine == "ray":  # the conversations run on a Ray cluster; the rest stays here
+        from ._ray_job import use_ray
+
+        use_ray(job, address=args.address, actors=args.actors)
     return job.run()
+
+
+def _batch_agent(args: argparse.Namespace, limiter: RateLimiter | None) -> Agent[str]:
+    """The agent of one batch worker (in a worker process, logging is set up there too)."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        _configure_logging(args)
+    return _agent(args, rate_limiter=limiter, max_retries=args.max_retries)
 
 
 def _agent_options(parser: argparse.ArgumentParser) -> None:
@@ -258,7 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
     batch = commands.add_parser("batch", help="many prompts from a JSONL file, resumable")
     batch.add_argument("input", help="JSONL: a prompt string, or {id?, prompt | messages}")
     batch.add_argument("--out", required=True, help="results, one JSON line per input")
-    batch.add_argument("--concurrency", type=int, default=16, help="conversations in flight")
+    batch.add_argument(
+        "--concurrency", type=int, default=16, help="conversations in flight, over all workers"
+    )
+    batch.add_argument(
+        "--workers",
+        type=int,
+        help="processes to run them in (default: the usable cores, at most 8, "
+        "one per 16 conversations, one per 100 items)",
+    )
     batch.add_argument("--rpm", type=float, help="requests per minute, across all workers")
     batch.add_argument("--tpm", type=float, help="tokens per minute, across all workers")
     batch.add_argument("--max-retries", type=int, default=2, help="per request")
@@ -266,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--retry-failed", action="store_true", help="with --resume: run failed items again"
     )
+    batch.add_argument(
+        "--engine", choices=["local", "ray"], default="local",
+        help="where conversations run: this process, or a Ray cluster (extra: ray)",
+    )  # fmt: skip
+    batch.add_argument("--address", help="with --engine ray: auto, host:port or ray://host:port")
+    batch.add_argument("--actors", type=int, help="with --engine ray: default, the cluster's CPUs")
     batch.add_argument("--log", action="store_true", help="log each item's conversation")
     _agent_options(batch)
     batch.set_defaults(handler=_batch)

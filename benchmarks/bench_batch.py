@@ -1,26 +1,50 @@
-"""Batch throughput against the simulator with 100 ms latency, at concurrency 1 to 256.
+"""Batch throughput against the simulator with 100 ms latency: concurrency, then workers.
 
-Run: python benchmarks/bench_batch.py [--seconds S] [--latency L]
+Run: python benchmarks/bench_batch.py [--seconds S] [--latency L] [--workers N,...]
+         [--concurrency C,...] [--scaling-concurrency C] [--engine local|ray] [--resume-lines N]
 
 Each item is one request (a question answered in text), so the bound is `concurrency /
-latency` items a second. The simulator runs in its own process; the batch runs through
-`agentkit.batch` as a library user would. Printed per concurrency: items, seconds,
-throughput, its share of the bound, the peak memory (RSS) growth of this process per
-conversation in flight, and how busy the client and the simulator kept a core (CPU seconds
-per second: near 100% the process is the bottleneck).
+latency` items a second. The simulator runs in its own process.
+
+Part 1 (one process): the batch runs through `agentkit.batch` as a library user would, at
+each `--concurrency`. Printed: items, seconds, throughput, its share of the bound, the peak
+memory (RSS) growth of this process per conversation in flight, and how busy the client and
+the simulator kept a core (CPU seconds per second: near 100% the process is the bottleneck).
+
+Part 2 (scaling): `agentkit batch`'s own job (input file, output file, progress, and with
+`--workers` above one, worker processes) at `--scaling-concurrency` over all workers, for
+each `--workers`. The rate is measured between the 10th and the 90th percent of results, so
+the workers' start-up (a fresh interpreter each) is left out; it is printed apart. Printed
+per run: items/s, its share of the bound, the scaling over one worker, and the CPU share
+of the client processes (together) and of the simulator.
+
+`--engine ray` runs the same job on a Ray cluster it starts on this machine (127.0.0.1
+only; not counted): `--workers` is then the number of actors, which share the concurrency.
+The client CPU counts every process of the run (driver, raylet, actors), start-ups included,
+and is also printed per item, with the growth of the driver's peak memory.
+
+Part 3 (`--resume-lines N`): what `--resume` keeps in memory per finished id, scanning an
+output of N results.
+
+On a shared or busy machine absolute figures move a lot; compare the rows of one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import resource
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from agentkit import Agent, BatchItem, ChatClient, batch
+from agentkit import Agent, BatchItem, ChatClient, RateLimiter, batch
 
 SERVER = """
 import sys
@@ -43,40 +67,32 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="target length of each run")
-    parser.add_argument("--latency", type=float, default=0.1)
-    args = parser.parse_args()
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", SERVER.format(latency=args.latency)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    base_url = server.stdout.readline().strip()
+def bench_agent(base_url: str, limiter: RateLimiter | None) -> Agent[str]:
+    """The agent of each worker (module level: it is sent to the worker processes)."""
+    client = ChatClient(api_key="sk-bench", base_url=base_url, rate_limiter=limiter)
+    return Agent("gpt-3.5-turbo", client=client)
+
+
+def part_one(base_url: str, server_pid: int, args: argparse.Namespace) -> None:
     rows = []
-    try:
-        for concurrency in (1, 16, 64, 256):
-            bound = concurrency / args.latency
-            count = max(int(bound * args.seconds), concurrency * 2)
-            client = ChatClient(api_key="sk-bench", base_url=base_url)
-            agent = Agent("gpt-3.5-turbo", client=client)
-            items = (BatchItem(str(n), f"Question {n}") for n in range(count))
-            before = peak_rss_mb()
-            cpu = (cpu_seconds(), cpu_seconds(server.pid))
-            started = time.perf_counter()
-            failed = sum(not r.ok for r in batch(agent, items, concurrency=concurrency))
-            seconds = time.perf_counter() - started
-            busy = (cpu_seconds() - cpu[0], cpu_seconds(server.pid) - cpu[1])
-            growth = peak_rss_mb() - before
-            rate = count / seconds
-            loads = (busy[0] / seconds, busy[1] / seconds)
-            rows.append((concurrency, count, failed, seconds, rate, rate / bound, growth, loads))
-    finally:
-        server.kill()
-    print(f"latency {args.latency * 1000:.0f} ms per request, one request per item")
+    for concurrency in args.concurrency:
+        bound = concurrency / args.latency
+        count = max(int(bound * args.seconds), concurrency * 2)
+        agent = bench_agent(base_url, None)
+        items = (BatchItem(str(n), f"Question {n}") for n in range(count))
+        before = peak_rss_mb()
+        cpu = (cpu_seconds(), cpu_seconds(server_pid))
+        started = time.perf_counter()
+        failed = sum(not r.ok for r in batch(agent, items, concurrency=concurrency))
+        seconds = time.perf_counter() - started
+        busy = (cpu_seconds() - cpu[0], cpu_seconds(server_pid) - cpu[1])
+        growth = peak_rss_mb() - before
+        rate = count / seconds
+        loads = (busy[0] / seconds, busy[1] / seconds)
+        rows.append((concurrency, count, failed, seconds, rate, rate / bound, growth, loads))
+    print(
+        f"one process (agentkit.batch); latency {args.latency * 1000:.0f} ms, one request an item"
+    )
     print(
         f"{'conc':>5} {'items':>6} {'failed':>6} {'seconds':>8} {'items/s':>9} "
         f"{'of bound':>9} {'RSS growth / in flight':>23} {'CPU: client, simulator':>23}"
@@ -87,6 +103,229 @@ def main() -> None:
             f"{share:>8.1%} {growth * 1024 / concurrency:>19.0f} KiB"
             f" {loads[0]:>14.0%} {loads[1]:>8.0%}"
         )
+
+
+def run_local(
+    base_url: str,
+    source: Path,
+    out: Path,
+    workers: int,
+    concurrency: int,
+    prepare: Callable[[Any], None] | None = None,
+) -> tuple[list[float], int]:
+    """`agentkit batch`'s job on this machine; the times results were written, and failures."""
+    import io
+
+    from agentkit._batchjob import BatchJob
+
+    job = BatchJob(
+        functools.partial(bench_agent, base_url),
+        source,
+        out,
+        settings={},
+        concurrency=concurrency,
+        workers=workers,
+        status=io.StringIO(),
+    )
+    if prepare is not None:
+        prepare(job)
+    times: list[float] = []
+    write = job.write
+
+    def timed(file: Any, result: Any) -> None:
+        write(file, result)
+        times.append(time.perf_counter())
+
+    job.write = timed  # type: ignore[method-assign]
+    job.run()
+    return times, job.progress.failed
+
+
+def start_ray(cpus: int) -> None:
+    """A Ray cluster of `cpus` CPUs on this machine, on 127.0.0.1 only, for `--engine ray`."""
+    import ray
+
+    os.environ.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0")
+    ray.init(
+        num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False
+    )
+
+
+def run_ray(
+    base_url: str, source: Path, out: Path, workers: int, concurrency: int
+) -> tuple[list[float], int]:
+    """The same job with `--engine ray`: `workers` actors share `concurrency`."""
+    from agentkit._ray_job import use_ray
+
+    def on_ray(job: Any) -> None:
+        use_ray(job, address=None, actors=workers)
+
+    return run_local(base_url, source, out, 1, max(concurrency // workers, 1), on_ray)
+
+
+class TreeCpu:
+    """CPU time of this process and all its descendants (Ray's raylet and actors included)
+    but the simulator, from `start()` to `stop()`. Linux: /proc.
+
+    Processes come and go during a run, and some parents (Ray's raylet) do not collect their
+    children's times, so each process is sampled every 0.2 s and its last figure kept: a
+    process that ends loses at most its last 0.2 s.
+    """
+
+    def __init__(self, exclude: int) -> None:
+        self.exclude = exclude
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> None:
+        self.first = self._sample()
+        self.last = dict(self.first)
+        self.thread.start()
+
+    def stop(self) -> float:
+        self.done.set()
+        self.thread.join()
+        self.last.update(self._sample())
+        return sum(seconds - self.first.get(pid, 0.0) for pid, seconds in self.last.items())
+
+    def _watch(self) -> None:
+        while not self.done.wait(0.2):
+            self.last.update(self._sample())
+
+    def _sample(self) -> dict[int, float]:
+        parents: dict[int, int] = {}
+        times: dict[int, float] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            pid = int(stat.parent.name)
+            parents[pid] = int(fields[1])
+            times[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ours = {}
+        for pid, seconds in times.items():
+            ancestor = pid
+            while ancestor not in (os.getpid(), self.exclude, 0, 1) and ancestor in parents:
+                ancestor = parents[ancestor]
+            if ancestor == os.getpid():
+                ours[pid] = seconds
+        return ours
+
+
+#: The engines part 2 can run; each takes (base URL, input, output, workers, concurrency).
+ENGINES: dict[str, Callable[..., tuple[list[float], int]]] = {"local": run_local, "ray": run_ray}
+
+
+def part_two(base_url: str, server_pid: int, args: argparse.Namespace) -> None:
+    concurrency = args.scaling_concurrency
+    bound = concurrency / args.latency
+    count = max(int(bound * args.seconds), concurrency * 4)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder, "in.jsonl")
+        source.write_text("".join(f'"Question {n}"\n' for n in range(count)))
+        if args.engine == "ray":
+            start_ray(max(args.workers))  # the cluster's start is not part of a run
+        for run, workers in enumerate(args.workers):
+            out = Path(folder, f"out-{run}.jsonl")  # a --workers list may repeat a count
+            tree = TreeCpu(exclude=server_pid)
+            tree.start()
+            simulator = cpu_seconds(server_pid)
+            rss = peak_rss_mb()
+            started = time.perf_counter()
+            times, failed = ENGINES[args.engine](base_url, source, out, workers, concurrency)
+            seconds = time.perf_counter() - started
+            busy = (tree.stop(), cpu_seconds(server_pid) - simulator)
+            low, high = times[len(times) // 10], times[len(times) * 9 // 10]
+            rate = (len(times) * 8 // 10) / (high - low)
+            growth = peak_rss_mb() - rss
+            rows.append((workers, count, failed, times[0] - started, rate, busy, seconds, growth))
+    print()
+    print(
+        f"agentkit batch's job, engine {args.engine}: concurrency {concurrency} over all "
+        f"workers, {count} items, bound {bound:.0f}/s; {os.cpu_count()} cores"
+    )
+    print(
+        f"{'workers':>7} {'failed':>6} {'first result':>12} {'items/s':>9} {'of bound':>9} "
+        f"{'x 1 worker':>10} {'CPU: clients, simulator':>24} {'client CPU/item':>15} "
+        f"{'driver RSS growth':>17}"
+    )
+    single = rows[0][4] if rows and rows[0][0] == 1 else None
+    for workers, count, failed, first, rate, busy, seconds, growth in rows:
+        scaling = f"{rate / single:.2f}" if single else "-"
+        print(
+            f"{workers:>7} {failed:>6} {first:>11.1f}s {rate:>9.1f} {rate / bound:>8.1%} "
+            f"{scaling:>10} {busy[0] / seconds:>15.0%} {busy[1] / seconds:>8.0%}"
+            f" {busy[0] / count * 1000:>12.2f} ms {growth:>13.1f} MiB"
+        )
+
+
+def part_three(lines: int) -> None:
+    """What `--resume` keeps of an output of `lines` results (tracemalloc: Python's heap)."""
+    import tracemalloc
+
+    from agentkit._batchio import scan_output
+
+    record = (
+        '"ok": true, "settings": "abc", "output": "It is sunny in the city today.", '
+        '"error": null, "usage": {"requests": 1}, "seconds": 0.1, "messages": []}'
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder, "out.jsonl")
+        with out.open("w") as file:
+            for n in range(lines):
+                file.write(f'{{"id": "item-{n}", {record}\n')
+        size = out.stat().st_size
+        tracemalloc.start()
+        started = time.perf_counter()
+        state = scan_output(out, "abc")
+        seconds = time.perf_counter() - started
+        kept, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert len(state.ok) == lines
+    print()
+    print(
+        f"--resume over {lines:,} results ({size / 1e6:.0f} MB): keeps {kept / lines:.1f} "
+        f"bytes an id, {peak / lines:.1f} at the peak, {seconds:.1f} s under tracemalloc"
+    )
+
+
+def numbers(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="target length of each run")
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--concurrency", type=numbers, default=[1, 16, 64, 256])
+    parser.add_argument("--workers", type=numbers, default=[1, 2], help="part 2; '' skips it")
+    parser.add_argument("--scaling-concurrency", type=int, default=256)
+    parser.add_argument("--engine", choices=sorted(ENGINES), default="local")
+    parser.add_argument(
+        "--resume-lines", type=int, default=0, help="part 3: scan an output of this many results"
+    )
+    args = parser.parse_args()
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", SERVER.format(latency=args.latency)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    base_url = server.stdout.readline().strip()
+    try:
+        if args.concurrency:
+            part_one(base_url, server.pid, args)
+        if args.workers:
+            part_two(base_url, server.pid, args)
+        if args.resume_lines:
+            part_three(args.resume_lines)
+    finally:
+        server.kill()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ conversation came.
 
 Implementations, each in a worker process of its own:
 
-- agentkit: `Agent.run` (one at a time) and `Agent.arun` (64 at once), `stream=` on the agent.
+- agentkit: `Agent.run` and `Agent.arun` one at a time, `Agent.arun` 64 at once; `stream=` on
+  the agent.
 - httpx floor: a minimal hand-written loop on `httpx.Client` / `httpx.AsyncClient`, SSE
   parsed by hand (`bench_agent.py`'s, in the tools style). Ratios are to this floor...
 - httpx floor, 16 pools: ...except at c=64, where they are to this one: the same loop with
@@ -71,7 +72,7 @@ from typing import Any, Literal
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "pages" / "performance.md"
 QUESTION = "What is the weather like in Boston?"
-MODEL = "gpt-4o-mini"  # not in agentkit's catalog: the fallback takes `tools`
+MODEL = "gpt-4o-mini"  # not in agentkit's catalog: api_style="tools" says how it takes functions
 KEY = "sk-bench"
 
 IMPLS = ("agentkit", "floor", "floor-pools", "openai", "pydantic-ai", "agents-sdk")
@@ -100,7 +101,16 @@ IMPORTS = {
     "pydantic-ai": "import pydantic_ai, pydantic_ai.models.openai, pydantic_ai.providers.openai",
     "agents-sdk": "import agents",
 }
-MODES = ((False, 1), (True, 1), (False, 64), (True, 64))  # (streamed, concurrency)
+# (streamed, concurrency, driver): c=1 through the sync entry points and the async ones
+# (agentkit's `arun` has its own costs: the event loop, its pools, a thread for a sync tool).
+MODES = (
+    (False, 1, "sync"),
+    (True, 1, "sync"),
+    (False, 1, "async"),
+    (True, 1, "async"),
+    (False, 64, "async"),
+    (True, 64, "async"),
+)
 # Measured at c=64 only: at c=1 it is the floor (the same sync code), and so it is elsewhere.
 CONCURRENT_ONLY = {"floor-pools"}
 
@@ -404,7 +414,8 @@ class Agentkit:
         client = ChatClient(api_key=KEY, base_url=base_url)
         weather = tool(get_current_weather)
         self.agents = {
-            s: Agent(MODEL, tools=[weather], stream=s, client=client) for s in (False, True)
+            s: Agent(MODEL, tools=[weather], stream=s, client=client, api_style="tools")
+            for s in (False, True)
         }
         assert self.agents[False].style == "tools", "agentkit does not send gpt-4o-mini as tools"
 
@@ -532,13 +543,21 @@ def block_network() -> None:
     socket.getaddrinfo = getaddrinfo
 
 
-def run_batch(impl: Any, stream: bool, concurrency: int, conversations: int) -> dict[str, Any]:
+def run_batch(
+    impl: Any, stream: bool, concurrency: int, conversations: int, driver: str = "async"
+) -> dict[str, Any]:
     """Run `conversations` conversations; CPU and wall seconds per conversation."""
     gc.collect()
     loop = asyncio.get_event_loop()
     wall, cpu = time.perf_counter(), time.process_time()
-    if concurrency == 1:
+    if driver == "sync":
         outputs = [impl.run(stream) for _ in range(conversations)]
+    elif concurrency == 1:
+
+        async def one_by_one() -> list[str]:
+            return [await impl.arun(stream) for _ in range(conversations)]
+
+        outputs = loop.run_until_complete(one_by_one())
     else:
 
         async def many() -> list[str]:
@@ -579,7 +598,9 @@ def worker(name: str, base_url: str) -> None:
     for line in sys.stdin:
         command = json.loads(line)
         try:
-            reply = run_batch(impl, command["stream"], command["concurrency"], command["n"])
+            reply = run_batch(
+                impl, command["stream"], command["concurrency"], command["n"], command["driver"]
+            )
         except Exception as error:  # reported; the others go on
             reply = {"error": f"{type(error).__name__}: {error}"[:300]}
         out.write(json.dumps(reply) + "\n")
@@ -598,7 +619,7 @@ def memory(name: str, base_url: str, conversations: int) -> None:
         return
     setup = rss()
     for stream in (False, True):
-        run_batch(impl, stream, 1, max(conversations // 8, 4))
+        run_batch(impl, stream, 1, max(conversations // 8, 4), "sync")
         run_batch(impl, stream, 64, conversations)
     out.write(json.dumps({"bare": bare, "setup": setup, "peak": rss()}) + "\n")
 
@@ -697,9 +718,9 @@ class Worker:
         self.error = read_line(self.process, 120).get("error")
         return self
 
-    def run(self, stream: bool, concurrency: int, n: int) -> dict[str, Any]:
+    def run(self, stream: bool, concurrency: int, driver: str, n: int) -> dict[str, Any]:
         assert self.process.stdin is not None
-        command = {"stream": stream, "concurrency": concurrency, "n": n}
+        command = {"stream": stream, "concurrency": concurrency, "driver": driver, "n": n}
         self.process.stdin.write(json.dumps(command) + "\n")
         self.process.stdin.flush()
         return read_line(self.process, 600)
@@ -709,7 +730,7 @@ class Worker:
         self.process.wait()
 
 
-def modes_of(name: str) -> tuple[tuple[bool, int], ...]:
+def modes_of(name: str) -> tuple[tuple[bool, int, str], ...]:
     return tuple(m for m in MODES if name not in CONCURRENT_ONLY or m[1] > 1)
 
 
@@ -718,8 +739,10 @@ def rotated(items: list[str], by: int) -> list[str]:
     return items[by:] + items[:by]
 
 
-def mode_name(stream: bool, concurrency: int) -> str:
-    return f"{'streamed' if stream else 'non-streamed'}, c={concurrency}"
+def mode_name(stream: bool, concurrency: int, driver: str = "sync") -> str:
+    """`non-streamed, c=1` (sync), `non-streamed, c=1, async`, `non-streamed, c=64` (async)."""
+    name = f"{'streamed' if stream else 'non-streamed'}, c={concurrency}"
+    return f"{name}, async" if concurrency == 1 and driver == "async" else name
 
 
 def measure_runs(
@@ -733,20 +756,21 @@ def measure_runs(
     samples: dict[str, dict[str, Any]] = {name: {} for name in live}
     try:
         for name in live:  # warm up: connections, imports, caches, lazy schemas
-            for stream, concurrency in modes_of(name):
-                reply = workers[name].run(stream, concurrency, 4 if concurrency == 1 else 64)
+            for stream, concurrency, driver in modes_of(name):
+                n = 4 if concurrency == 1 else 64
+                reply = workers[name].run(stream, concurrency, driver, n)
                 if "error" in reply:
-                    failed[name] = f"{mode_name(stream, concurrency)}: {reply['error']}"
+                    failed[name] = f"{mode_name(stream, concurrency, driver)}: {reply['error']}"
                     break
         live = [name for name in live if name not in failed]
         for repeat in range(repeats):
-            for index, (stream, concurrency) in enumerate(MODES):
-                mode, n = mode_name(stream, concurrency), sizes[concurrency]
+            for index, (stream, concurrency, driver) in enumerate(MODES):
+                mode, n = mode_name(stream, concurrency, driver), sizes[concurrency]
                 for name in rotated(live, repeat + index):
-                    if (stream, concurrency) not in modes_of(name):
+                    if (stream, concurrency, driver) not in modes_of(name):
                         continue
                     server.command("reset")
-                    reply = workers[name].run(stream, concurrency, n)
+                    reply = workers[name].run(stream, concurrency, driver, n)
                     if "error" in reply:
                         failed.setdefault(name, f"{mode}: {reply['error']}")
                         continue
@@ -1021,12 +1045,15 @@ python3 -m venv .venv-bench && .venv-bench/bin/pip install -e ".[bench]"
   by `time.perf_counter()`. Each implementation runs in a worker process of its own, warmed
   up first (connections, caches); runs alternate between the implementations, the order
   rotating every run, and the median of the runs is shown.
-- **c=1**: one conversation after another through the implementation's sync entry point
-  (agentkit `Agent.run`; httpx `Client`; `OpenAI`; pydantic-ai `run_sync` and
+- **c=1**: one conversation after another, twice: through the implementation's sync entry
+  point (agentkit `Agent.run`; httpx `Client`; `OpenAI`; pydantic-ai `run_sync` and
   `run_stream_sync`; Agents SDK `Runner.run_sync`, and for streams `Runner.run_streamed`
-  drained on the process's event loop, as it has no sync form). **c=64**: the async entry
-  points, 64 conversations in flight under `asyncio.gather` and a semaphore, on one event
-  loop that lives as long as the worker.
+  drained on the process's event loop, as it has no sync form), and, in the rows marked
+  "c=1, async", through its async entry point awaited one at a time (agentkit `Agent.arun`;
+  httpx `AsyncClient`; `AsyncOpenAI`; pydantic-ai `run` and `run_stream`; Agents SDK
+  `Runner.run` and `Runner.run_streamed`). **c=64**: the async entry points, 64
+  conversations in flight under `asyncio.gather` and a semaphore. All async runs share one
+  event loop that lives as long as the worker.
 - **Connections** are pooled and kept as each implementation does by default. The runs of
   the others take several seconds, and idle connections close after 5 s by default in httpx
   and httpx2 (which the openai SDK, and so pydantic-ai and the Agents SDK, use), so those
@@ -1039,7 +1066,10 @@ python3 -m venv .venv-bench && .venv-bench/bin/pip install -e ".[bench]"
 - **Memory**: maximum resident set size (`ru_maxrss`) of a fresh process, minus its value
   before the implementation was imported: once after import and setup, once after
   conversations one at a time and 64 at once, streamed and not. Not tracemalloc: it counts
-  everything, C extensions and interpreter included.
+  everything, C extensions and interpreter included. A first, unmeasured pass in a fresh
+  process of the same kind fills the bytecode cache for every module the runs import
+  (pydantic-ai imports much of itself only when it first runs; compiling that in the
+  measured process added some 65 MiB to its max RSS).
 - **Import time**: wall time of `python -c "import ..."` (what the implementation needs)
   minus that of `python -c "pass"`, fresh interpreters, median. Bytecode is cached for
   every package alike (in a `PYTHONPYCACHEPREFIX` directory, filled by a first untimed pass).
@@ -1224,6 +1254,12 @@ def conduct(args: argparse.Namespace) -> None:
     tools = measure_tooldefs(alone, small_repeats)
     server = Server()
     try:
+        # Fill the bytecode cache with all the runs import, not only the imports timed above:
+        # pydantic-ai imports much of itself on its first run, and compiling it in the
+        # measured process raised its max RSS by some 65 MiB (121 MiB against 56 warm).
+        log("memory: a first pass for the bytecode cache (not measured)")
+        for name in alone:
+            child("--memory", name, "--base-url", server.base_url, "-n", "8")
         log("memory (a fresh process each)")
         mem = {
             name: child("--memory", name, "--base-url", server.base_url, "-n", str(sizes[64]))

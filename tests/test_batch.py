@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import itertools
 import time
@@ -122,3 +123,41 @@ def test_the_progress_line_shows_the_time_left():
     started = time.monotonic() - 10
     assert Progress(done=8, failed=2, to_run=30, started=started).line().endswith(" ETA 20s")
     assert "ETA" not in Progress(done=30, to_run=30, started=started).line()
+
+
+def test_stop_cancels_the_runs_in_flight_and_keeps_the_finished_ones():
+    """Setting `stop` ends the batch at once: runs in flight are aborted, results that had
+    finished are still yielded, and no new item is taken."""
+
+    def model(body: dict) -> Reply:
+        reply = Reply.text("done")
+        if not body["messages"][-1]["content"].startswith("fast"):
+            reply = dataclasses.replace(reply, stall=60.0)
+        return reply
+
+    pulled: list[str] = []
+
+    def prompts() -> Iterator[BatchItem]:
+        for name in itertools.chain(
+            ["fast1", "slow1", "fast2", "fast3"], map(str, itertools.count())
+        ):
+            pulled.append(name)
+            yield BatchItem(name, name)
+
+    async def collect(agent: Agent) -> list[str]:
+        stop = asyncio.Event()
+        seen = []
+        async with agent:
+            async for result in abatch(agent, prompts(), concurrency=5, stop=stop):
+                seen.append(result.id)
+                if len(seen) == 3:
+                    stop.set()
+        return seen
+
+    with LoopbackServer(model) as server:
+        agent = Agent("gpt-4", api_key="sk-test", base_url=server.base_url)
+        started = time.monotonic()
+        seen = asyncio.run(collect(agent))
+        assert time.monotonic() - started < 20
+    assert sorted(seen) == ["fast1", "fast2", "fast3"]
+    assert len(pulled) <= 5 + 3 + 1  # in flight, the finished, one more: then no new item

@@ -1,0 +1,384 @@
+"""Agent conversations over a Ray Data dataset, on as many machines as the cluster has.
+
+```python
+import ray
+from agentkit import Agent
+from agentkit.ray import RateBudget, map_agents
+
+prompts = ray.data.read_json("s3://bucket/prompts.jsonl")  # rows: {"id", "prompt"}
+budget = RateBudget(requests_per_minute=3_000)              # one budget for every actor
+results = map_agents(prompts, lambda: Agent("gpt-4"), actors=8, concurrency=32, budget=budget)
+results.write_parquet("s3://bucket/answers")
+```
+
+`map_agents` runs `map_batches` over a pool of actors: each actor builds one agent (its HTTP
+pools live as long as the actor) and runs agentkit's async batch runner (`abatch`) over each
+block it is given, `concurrency` conversations at a time. A block's results leave the actor
+only when the whole block is done, so an actor killed mid-block loses nothing: Ray runs the
+block again on another actor, and the dataset holds each row's result once.
+
+The shared rate limit is `RateBudget`: one named actor holding the schedule, from which each
+worker leases permits a slice at a time (see `agentkit._ratelimit` for why that holds the
+budget cluster-wide without a round trip per request).
+
+This module needs the `ray` extra (`pip install 'goapi-agentkit[ray]'`); `import agentkit`
+never imports it. Every node must have agentkit installed (a Ray `runtime_env` can do it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ._agent import Agent
+from ._batch import BatchItem, BatchResult, abatch
+from ._batchio import _jsonable
+from ._batchpool import AgentFactory
+from ._exceptions import APIStatusError, UsageError
+from ._messages import Message, UserMessage
+from ._ratelimit import Lease, PermitLedger, RateLimiter
+from ._wire import dump_messages, load_messages
+
+try:
+    import pyarrow as pa
+    import ray
+    import ray.data
+except ImportError as error:  # pragma: no cover - the extra is installed in CI
+    raise ImportError(
+        f"agentkit.ray needs Ray Data ({error.name} is missing): pip install 'goapi-agentkit[ray]'."
+    ) from None
+
+__all__ = ["RESULT_SCHEMA", "RateBudget", "map_agents"]
+
+RESULT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("ok", pa.bool_()),
+        ("output", pa.string()),
+        ("error_type", pa.string()),
+        ("error", pa.string()),
+        ("status", pa.int64()),
+        ("requests", pa.int64()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("tool_calls", pa.int64()),
+        ("seconds", pa.float64()),
+        ("messages", pa.string()),
+    ]
+)
+"""The columns `map_agents` returns, one row per input row.
+
+`output` is the answer's text (a structured output as JSON); `error_type`, `error` and
+`status` say why a row failed; `messages` is the chat as JSON (as `dump_messages` writes it).
+"""
+
+
+class RateBudget:
+    """One requests/tokens-per-minute budget shared by every actor of a cluster.
+
+    Creating it starts one Ray actor holding the schedule (a `PermitLedger`), named so that
+    other drivers in the same Ray namespace can share it by passing the same `name` and
+    limits. Each worker leases permits from it in slices of about half the burst, so a
+    request costs no round trip; the budget holds cluster-wide as for one local limiter:
+    in any window of `w` seconds, at most `limit * (w + burst) / 60` requests plus one.
+
+    Args:
+        requests_per_minute: The most requests a minute across the cluster, or `None`.
+        tokens_per_minute: The most tokens a minute across the cluster, or `None`.
+        burst: Seconds' worth of capacity that may be used at once (default 1 s).
+        name: The actor's name.
+
+    Raises:
+        UsageError: Neither limit was given, a limit is not positive, or an actor of this
+            name already keeps other limits.
+    """
+
+    def __init__(
+        self,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        *,
+        burst: float = 1.0,
+        name: str = "agentkit-rate-budget",
+    ) -> None:
+        if requests_per_minute is None and tokens_per_minute is None:
+            raise UsageError("A RateBudget needs requests_per_minute, tokens_per_minute or both.")
+        limits = {
+            "requests_per_minute": requests_per_minute,
+            "tokens_per_minute": tokens_per_minute,
+            "burst": burst,
+        }
+        # The same checks as a local limiter, before an actor starts.
+        _Ledger(
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            burst=burst,
+        )
+        self.name = name
+        self.tokens_per_minute = tokens_per_minute
+        remote: Any = ray.remote(num_cpus=0, max_restarts=-1)(_Ledger)
+        self._actor = remote.options(name=name, get_if_exists=True).remote(**limits)
+        held: dict[str, float | None] = ray.get(self._actor.limits.remote())
+        if held != limits:
+            raise UsageError(
+                f"A rate budget named {name!r} already runs with other limits ({held}); "
+                "give this one another name, or the same limits."
+            )
+
+    def limiter(self) -> RateLimiter:
+        """A limiter for one worker, leasing from this budget (for its `ChatClient`)."""
+        return RateLimiter(source=_ActorSource(self._actor, self.tokens_per_minute is not None))
+
+
+class _Ledger(PermitLedger):
+    """The ledger as the budget actor runs it: shared, and able to say its limits."""
+
+    def __init__(
+        self,
+        *,
+        requests_per_minute: float | None,
+        tokens_per_minute: float | None,
+        burst: float,
+    ) -> None:
+        super().__init__(
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            burst=burst,
+            shared=True,
+        )
+        self._limits = {
+            "requests_per_minute": requests_per_minute,
+            "tokens_per_minute": tokens_per_minute,
+            "burst": burst,
+        }
+
+    def limits(self) -> dict[str, float | None]:
+        return self._limits
+
+
+class _ActorSource:
+    """The budget actor as a `PermitSource`: only a lease waits for its answer."""
+
+    def __init__(self, actor: Any, counts_tokens: bool) -> None:
+        self._actor = actor
+        self._counts_tokens = counts_tokens
+
+    def lease(self, requests: int, tokens: int, want_requests: int, want_tokens: int) -> Lease:
+        try:
+            lease: Lease = ray.get(
+                self._actor.lease.remote(requests, tokens, want_requests, want_tokens)
+            )
+        except ray.exceptions.RayTaskError as error:  # e.g. one request over the whole budget
+            raise error.cause from None
+        return lease
+
+    def give_back(self, lease: Lease, requests: int, tokens: int) -> None:
+        self._actor.give_back.remote(lease, requests, tokens)
+
+    def charge(self, tokens: int) -> None:
+        if self._counts_tokens:  # with no token limit, a reply's tokens need no message
+            self._actor.charge.remote(tokens)
+
+    def pause(self, seconds: float) -> None:
+        self._actor.pause.remote(seconds)
+
+
+def map_agents(
+    dataset: ray.data.Dataset,
+    agent_factory: Callable[[], Agent[Any]],
+    *,
+    actors: int = 2,
+    concurrency: int = 16,
+    budget: RateBudget | None = None,
+    batch_size: int | None = None,
+    num_cpus: float = 1,
+) -> ray.data.Dataset:
+    """Run one conversation per row of `dataset`; a dataset of results, one row per input.
+
+    Each input row has a `prompt` (text), or `messages` ending with a user message (as
+    `dump_messages` writes them), or both (the messages come before the prompt), and an
+    `id`; a row without an `id` is keyed by a hash of its content. A row that cannot be
+    read is a failed result (`error_type` `UsageError`), not the end of the job.
+
+    Args:
+        dataset: The inputs (e.g. `ray.data.read_json("prompts.jsonl")`).
+        agent_factory: Makes the agent of one actor; called once in each actor, so it must
+            pickle (a module-level function or a lambda that builds an `Agent`).
+        actors: How many actors run conversations.
+        concurrency: Conversations in flight in each actor.
+        budget: The rate budget every actor shares, or `None` for no limit.
+        batch_size: Rows given to an actor at a time (default: 8 x `concurrency`); an actor
+            killed mid-block makes Ray run the whole block again.
+        num_cpus: CPUs Ray reserves for each actor.
+
+    Returns:
+        A lazy dataset with the columns of `RESULT_SCHEMA`; results are in no set order.
+
+    Raises:
+        UsageError: `actors`, `concurrency` or `batch_size` is below 1.
+    """
+    return _map(
+        dataset,
+        _RowWorker,
+        (_Attach(agent_factory), concurrency, budget),
+        actors=actors,
+        concurrency=concurrency,
+        batch_size=batch_size,
+        num_cpus=num_cpus,
+    )
+
+
+def _map(
+    dataset: ray.data.Dataset,
+    worker: type[_AgentWorker],
+    arguments: tuple[Any, ...],
+    *,
+    actors: int,
+    concurrency: int,
+    batch_size: int | None,
+    num_cpus: float,
+) -> ray.data.Dataset:
+    """`dataset` through a pool of `actors` actors of class `worker`, made with `arguments`."""
+    for name, value in (("actors", actors), ("concurrency", concurrency)):
+        if value < 1:
+            raise UsageError(f"{name} must be at least 1, not {value}.")
+    if batch_size is not None and batch_size < 1:
+        raise UsageError(f"batch_size must be at least 1, not {batch_size}.")
+    return dataset.map_batches(
+        worker,
+        fn_constructor_args=arguments,
+        batch_format="pyarrow",
+        batch_size=batch_size or 8 * concurrency,
+        # Ray Data restarts a dead actor and runs its unfinished blocks again (by default).
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=num_cpus,
+    )
+
+
+class _Attach:
+    """A user's agent factory as an `AgentFactory`: the limiter goes on the agent's client."""
+
+    def __init__(self, agent_factory: Callable[[], Agent[Any]]) -> None:
+        self.agent_factory = agent_factory
+
+    def __call__(self, limiter: RateLimiter | None) -> Agent[Any]:
+        agent = self.agent_factory()
+        if not isinstance(agent, Agent):
+            raise UsageError(
+                f"agent_factory must return an agentkit Agent, not {type(agent).__name__}."
+            )
+        if limiter is not None:
+            agent.client.rate_limiter = limiter
+        return agent
+
+
+class _AgentWorker:
+    """One Ray Data actor: one agent on one event loop, for the actor's whole life.
+
+    Subclasses say how a block becomes items (`read`) and results a block (`write`).
+    """
+
+    def __init__(
+        self, make_agent: AgentFactory, concurrency: int, budget: RateBudget | None
+    ) -> None:
+        self._loop = asyncio.new_event_loop()  # kept: the agent's async pools belong to it
+        self._limiter = None if budget is None else budget.limiter()
+        self._agent = make_agent(self._limiter)
+        self._concurrency = concurrency
+
+    def __call__(self, block: pa.Table) -> pa.Table:
+        """Run one block's items; their results, all at once (a block is all or nothing)."""
+        items, failed = self.read(block)
+        return self.write(failed + self._loop.run_until_complete(self._run(items)))
+
+    def read(self, block: pa.Table) -> tuple[list[BatchItem], list[BatchResult]]:
+        """The block's items, and the results of rows that are no item."""
+        raise NotImplementedError
+
+    def write(self, results: list[BatchResult]) -> pa.Table:
+        """The block of `results`."""
+        raise NotImplementedError
+
+    async def _run(self, items: Iterable[BatchItem]) -> list[BatchResult]:
+        try:
+            return [r async for r in abatch(self._agent, items, concurrency=self._concurrency)]
+        finally:
+            if self._limiter is not None:
+                self._limiter.close()  # between blocks, hold no permits others could use
+
+
+class _RowWorker(_AgentWorker):
+    """`map_agents`' actor: rows of prompts in, rows of `RESULT_SCHEMA` out."""
+
+    def read(self, block: pa.Table) -> tuple[list[BatchItem], list[BatchResult]]:
+        read = [_row_item(row) for row in block.to_pylist()]
+        items = [item for item in read if isinstance(item, BatchItem)]
+        return items, [item for item in read if isinstance(item, BatchResult)]
+
+    def write(self, results: list[BatchResult]) -> pa.Table:
+        return pa.Table.from_pylist([_row(result) for result in results], schema=RESULT_SCHEMA)
+
+
+def _row_id(row: Mapping[str, Any]) -> str:
+    """The row's `id`, or a hash of its content."""
+    if row.get("id") is not None:
+        return str(row["id"])
+    text = json.dumps(row, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _row_item(row: Mapping[str, Any]) -> BatchItem | BatchResult:
+    """An input row as a batch item, or as a failed result when it cannot be one."""
+    try:
+        return _read_row(row)
+    except UsageError as error:
+        return BatchResult(_row_id(row), error=error)
+
+
+def _read_row(row: Mapping[str, Any]) -> BatchItem:
+    """An input row as a batch item (the same shapes as a line of `agentkit batch`)."""
+    prompt = row.get("prompt")
+    raw = row.get("messages")
+    if raw is not None and not isinstance(raw, list):
+        raise UsageError("'messages' must be a list of messages.")
+    # Arrow gives every message every field seen in the column, missing ones as null.
+    history: list[Message] = load_messages(
+        [
+            {k: v for k, v in m.items() if v is not None} if isinstance(m, dict) else m
+            for m in raw or []
+        ]
+    )
+    if prompt is None:
+        last = history.pop() if history else None
+        if not isinstance(last, UserMessage):
+            raise UsageError("a row needs a 'prompt', or 'messages' ending with a user one.")
+        return BatchItem(_row_id(row), last, tuple(history))
+    if not isinstance(prompt, str):
+        raise UsageError(f"'prompt' must be text, not {type(prompt).__name__}.")
+    return BatchItem(_row_id(row), prompt, tuple(history))
+
+
+def _row(result: BatchResult) -> dict[str, Any]:
+    """A result as a row of `RESULT_SCHEMA`."""
+    output = result.output
+    if result.ok and not isinstance(output, str):
+        output = json.dumps(_jsonable(output), ensure_ascii=False)
+    error = result.error
+    usage = result.usage
+    return {
+        "id": result.id,
+        "ok": result.ok,
+        "output": output if result.ok else None,
+        "error_type": None if error is None else type(error).__name__,
+        "error": None if error is None else str(error),
+        "status": error.status_code if isinstance(error, APIStatusError) else None,
+        "requests": usage.requests,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "tool_calls": usage.tool_calls,
+        "seconds": result.seconds,
+        "messages": json.dumps(dump_messages(result.messages), ensure_ascii=False),
+    }

@@ -1,0 +1,383 @@
+"""The Ray engine on a real local cluster (127.0.0.1 only) against the loopback simulator.
+
+One cluster serves the whole module (starting one costs seconds); every actor pool is made
+anew by each test's dataset. Functions the actors run are pickled by value (see `cluster`),
+since the workers cannot import this test module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray  # the ray extra is part of dev: CI installs it, so this never skips
+import ray.cloudpickle
+import ray.data
+
+from agentkit import Agent, Backoff, ChatClient, UsageError, tool
+from agentkit.cli import main
+from agentkit.ray import RESULT_SCHEMA, RateBudget, map_agents
+from agentkit.testing import Fault, LoopbackServer, Reply
+
+pytestmark = [
+    pytest.mark.timeout(600),
+    # Ray warns about its own settings' deprecations at start-up; not ours to fix.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.*"),
+]
+
+LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A two-CPU Ray cluster on 127.0.0.1 for this module; its address, for other drivers."""
+    saved = {name: os.environ.get(name) for name in LOOPBACK_ONLY}
+    os.environ.update(LOOPBACK_ONLY)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+        namespace="agentkit-tests",
+    )
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+FAST = Backoff(initial=0.01, maximum=0.05, jitter=0)
+
+
+def agent_at(base_url: str, **options: Any) -> Agent[str]:
+    client = ChatClient(api_key="sk-test", base_url=base_url, backoff=FAST, max_retries=2)
+    return Agent("gpt-4", client=client, **options)
+
+
+def prompt_of(body: dict[str, Any]) -> str:
+    return next(m["content"] for m in body["messages"] if m["role"] == "user")
+
+
+class FlakyModel:
+    """Answers `answer N`; prompts `Say N` with N % 50 == 7 are refused (400) every time,
+    N % 10 == 3 fail once (500) and then succeed. Counts requests per prompt."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def __call__(self, body: dict[str, Any]) -> Reply | Fault:
+        prompt = prompt_of(body)
+        with self.lock:
+            self.seen[prompt] += 1
+            first = self.seen[prompt] == 1
+        number = int(prompt.split()[-1])
+        if number % 50 == 7:
+            return Fault.json_error(400, "Refused")
+        if number % 10 == 3 and first:
+            return Fault.server_error(500)
+        return Reply.text(f"answer {number}")
+
+
+def test_map_agents_runs_500_items_with_faults_one_result_each(cluster):
+    """Retried faults end ok, refused items end failed with their status, a row that is no
+    prompt is a failed row (not the end of the job): one row per input, none twice."""
+    model = FlakyModel()
+    with LoopbackServer(model, latency=0.005) as server:
+        url = server.base_url
+        rows = [{"id": f"item{n}", "prompt": f"Say {n}"} for n in range(500)]
+        rows.append({"id": "bad", "prompt": None, "messages": None})
+        dataset = ray.data.from_items(rows)
+        results = map_agents(dataset, lambda: agent_at(url), actors=2, concurrency=8)
+        got = {row["id"]: row for row in results.iter_rows()}
+        assert results.schema().names == RESULT_SCHEMA.names
+    assert len(got) == 501
+    refused = {f"item{n}" for n in range(500) if n % 50 == 7}
+    assert {i for i, row in got.items() if not row["ok"]} == refused | {"bad"}
+    for number in range(500):
+        row = got[f"item{number}"]
+        if f"item{number}" in refused:
+            assert (row["error_type"], row["status"]) == ("BadRequestError", 400)
+            continue
+        assert row["output"] == f"answer {number}"
+        assert row["requests"] == 1  # one model call, whatever its retries
+        assert json.loads(row["messages"])[-1] == {
+            "role": "assistant",
+            "content": f"answer {number}",
+        }
+    assert got["bad"]["error_type"] == "UsageError"
+    assert "prompt" in got["bad"]["error"]
+    assert sum(model.seen.values()) == 500 + 50  # each item once, 50 of them retried once
+
+
+def crashing_agent(base_url: str, marker: str) -> Agent[str]:
+    @tool
+    def crash() -> str:
+        """Crash the worker, the first time only."""
+        if not os.path.exists(marker):
+            Path(marker).write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)  # the actor dies mid-block, others in flight
+        return "survived"
+
+    return agent_at(base_url, tools=[crash])
+
+
+def crash_on_13(body: dict[str, Any]) -> Reply:
+    prompt = prompt_of(body)
+    if prompt == "Say 13" and body["messages"][-1]["role"] == "user":
+        return Reply.call("crash", {})
+    return Reply.text(f"answer {prompt.split()[-1]}")
+
+
+def test_an_actor_killed_mid_block_loses_nothing_and_duplicates_nothing(cluster, tmp_path):
+    """SIGKILL one actor while it has conversations in flight: Ray restarts it and runs
+    the block again; every item has exactly one result, all answered."""
+    marker = str(tmp_path / "crashed")
+    with LoopbackServer(crash_on_13, latency=0.05) as server:
+        url = server.base_url
+        dataset = ray.data.from_items([{"id": str(n), "prompt": f"Say {n}"} for n in range(64)])
+        results = map_agents(
+            dataset, lambda: crashing_agent(url, marker), actors=2, concurrency=4, batch_size=16
+        )
+        ids = [row["id"] for row in results.iter_rows() if row["ok"]]
+        sent = len(server.requests)
+    assert Path(marker).exists(), "the actor never crashed: the test proved nothing"
+    assert sorted(ids, key=int) == [str(n) for n in range(64)]
+    assert sent > 64 + 1  # the crashed block's items were sent again
+
+
+def test_the_shared_budget_holds_across_actors(cluster):
+    """Two actors share 600 requests a minute: in any window of w seconds, at most
+    600 * (w + burst) / 60 + 1 requests reach the server."""
+    arrivals: list[float] = []
+
+    def model(body: dict[str, Any]) -> Reply:
+        arrivals.append(time.monotonic())
+        return Reply.text("ok")
+
+    budget = RateBudget(requests_per_minute=600, burst=0.5, name="test-budget")
+    with LoopbackServer(model) as server:
+        url = server.base_url
+        dataset = ray.data.from_items([{"id": str(n), "prompt": "Hi"} for n in range(50)])
+        results = map_agents(
+            dataset, lambda: agent_at(url), actors=2, concurrency=8, batch_size=5, budget=budget
+        )
+        assert all(row["ok"] for row in results.iter_rows())
+    assert len(arrivals) == 50
+    arrivals.sort()
+    for first, start in enumerate(arrivals):
+        for last in range(first, len(arrivals)):
+            window = arrivals[last] - start
+            assert last - first + 1 <= 10 * (window + 0.5) + 1 + 1e-9, (first, last, window)
+    assert arrivals[-1] - arrivals[0] >= (50 - 1 - 10 * 0.5) / 10 - 0.05
+
+
+def test_a_budget_name_holds_one_set_of_limits(cluster):
+    """A second budget of the same name must keep the same limits, or say so (the actor
+    lives as long as a budget object or a worker holds it)."""
+    first = RateBudget(requests_per_minute=60, name="test-named")
+    second = RateBudget(requests_per_minute=60, name="test-named")  # the same: shared
+    assert second._actor._actor_id == first._actor._actor_id
+    with pytest.raises(UsageError, match="already runs with other limits"):
+        RateBudget(requests_per_minute=120, name="test-named")
+    with pytest.raises(UsageError, match="needs requests_per_minute"):
+        RateBudget()
+
+
+def test_bad_pool_settings_are_usage_errors(cluster):
+    dataset = ray.data.from_items([{"prompt": "Hi"}])
+    with pytest.raises(UsageError, match="actors must be at least 1"):
+        map_agents(dataset, lambda: agent_at("http://127.0.0.1:9/v1"), actors=0)
+    with pytest.raises(UsageError, match="concurrency must be at least 1"):
+        map_agents(dataset, lambda: agent_at("http://127.0.0.1:9/v1"), concurrency=0)
+
+
+# ------------------------------------------------------- rows in and out (no cluster)
+
+
+def test_rows_take_the_shapes_of_batch_lines():
+    """A prompt, messages before a prompt, or messages ending with the user's; Arrow's
+    nulls (a field another row had) are dropped; no id: a stable hash of the content."""
+    from agentkit import BatchItem, SystemMessage, UserMessage
+    from agentkit.ray import _row_item
+
+    plain = _row_item({"id": 7, "prompt": "Hi", "messages": None})
+    assert plain == BatchItem("7", "Hi")
+    chat = _row_item(
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief.", "name": None},
+                {"role": "user", "content": "2 + 2?", "name": None},
+            ],
+            "prompt": None,
+        }
+    )
+    assert isinstance(chat, BatchItem)
+    assert chat.prompt == UserMessage("2 + 2?")
+    assert chat.history == (SystemMessage("Be brief."),)
+    again = _row_item({"prompt": None, "messages": [{"role": "user", "content": "2 + 2?"}]})
+    assert isinstance(again, BatchItem)
+    assert len(chat.id) == 16
+    assert chat.id == _row_item(
+        {"messages": [{"role": "system", "content": "Be brief.", "name": None},
+                      {"role": "user", "content": "2 + 2?", "name": None}], "prompt": None}
+    ).id  # fmt: skip
+    assert again.id != chat.id
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"id": "a"}, "needs a 'prompt'"),
+        ({"id": "a", "prompt": 3}, "'prompt' must be text"),
+        ({"id": "a", "messages": "hi"}, "'messages' must be a list"),
+        ({"id": "a", "messages": [{"role": "human", "content": "x"}]}, "human"),
+        ({"id": "a", "messages": [{"role": "system", "content": "x"}]}, "ending with a user"),
+    ],
+)
+def test_a_row_that_is_no_prompt_is_a_failed_result(row, message):
+    from agentkit import BatchResult
+    from agentkit.ray import _row_item
+
+    result = _row_item(row)
+    assert isinstance(result, BatchResult)
+    assert result.id == "a"
+    assert isinstance(result.error, UsageError)
+    assert message in str(result.error)
+
+
+def test_result_rows_fit_the_schema():
+    """Text stays text, structured output is JSON, errors keep their type and status."""
+    import pyarrow as pa
+    from pydantic import BaseModel
+
+    from agentkit import AssistantMessage, BadRequestError, BatchResult, Usage, UserMessage
+    from agentkit.ray import _row
+
+    class Answer(BaseModel):
+        value: int
+
+    chat = (UserMessage("6 * 7?"), AssistantMessage("42"))
+    rows = [
+        _row(BatchResult("t", "42", usage=Usage(requests=1), messages=chat, seconds=0.5)),
+        _row(BatchResult("s", Answer(value=42))),
+        _row(BatchResult("e", error=BadRequestError("Refused", status_code=400))),
+    ]
+    table = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
+    got = {row["id"]: row for row in table.to_pylist()}
+    assert got["t"]["output"] == "42"
+    assert json.loads(got["t"]["messages"])[1] == {"role": "assistant", "content": "42"}
+    assert json.loads(got["s"]["output"]) == {"value": 42}
+    assert (got["e"]["ok"], got["e"]["error_type"], got["e"]["status"]) == (
+        False,
+        "BadRequestError",
+        400,
+    )
+    assert got["e"]["output"] is None
+
+
+# ----------------------------------------------------------------------- the command
+
+
+def answer(body: dict[str, Any]) -> Reply:
+    return Reply.text(f"answer to {prompt_of(body)}")
+
+
+def write_input(path: Path, count: int, start: int = 0) -> None:
+    with path.open("a", encoding="utf-8") as out:
+        for n in range(start, start + count):
+            line = {"id": f"q{n}", "prompt": f"Question {n}"} if n % 3 else f"Question {n}"
+            out.write(json.dumps(line) + "\n")
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_engine_ray_writes_what_the_local_engine_writes_and_resumes(cluster, tmp_path, monkeypatch):
+    """The same input through both engines: the same lines (but for timings); then new
+    inputs and --resume on the Ray engine run only the new ones."""
+    monkeypatch.setenv("GOAPI_KEY", "sk-test")
+    source = tmp_path / "in.jsonl"
+    write_input(source, 40)
+    with LoopbackServer(answer) as server:
+        common = ["--base-url", server.base_url, "--concurrency", "4"]
+        local, on_ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+        assert main(["batch", str(source), "--out", str(local), *common]) == 0
+        engine = ["--engine", "ray", "--actors", "2"]
+        assert main(["batch", str(source), "--out", str(on_ray), *common, *engine]) == 0
+        assert len(server.requests) == 80
+
+        def comparable(path: Path) -> dict[str, dict[str, Any]]:
+            return {r["id"]: {k: v for k, v in r.items() if k != "seconds"} for r in records(path)}
+
+        assert comparable(on_ray) == comparable(local)
+        write_input(source, 10, start=40)
+        resume = ["--resume", *common, *engine]
+        assert main(["batch", str(source), "--out", str(on_ray), *resume]) == 0
+        assert len(server.requests) == 90  # only the 10 new items were sent
+    ids = [r["id"] for r in records(on_ray)]
+    assert len(ids) == len(set(ids)) == 50
+    assert all(r["ok"] for r in records(on_ray))
+
+
+def test_engine_ray_refuses_bad_actor_counts_before_connecting(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GOAPI_KEY", "sk-test")
+    source = tmp_path / "in.jsonl"
+    write_input(source, 2)
+    argv = ["batch", str(source), "--out", str(tmp_path / "o.jsonl"), "--engine", "ray"]
+    assert main([*argv, "--actors", "0"]) == 2
+    assert "--actors must be at least 1, not 0" in capsys.readouterr().err
+
+
+def test_a_killed_driver_resumes_without_loss_or_duplicates(cluster, tmp_path, monkeypatch):
+    """SIGKILL the driver (a separate process on the same cluster) mid-run, then resume:
+    every input has exactly one line, all ok."""
+    monkeypatch.setenv("GOAPI_KEY", "sk-test")
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(source, 300)
+    log = tmp_path / "driver.log"
+    with LoopbackServer(answer, latency=0.1) as server, log.open("wb") as stderr:
+        common = ["--base-url", server.base_url, "--concurrency", "4", "--engine", "ray"]
+        command = [sys.executable, "-m", "agentkit.cli", "batch", str(source), "--out", str(out)]
+        driver = subprocess.Popen(
+            [*command, *common, "--address", cluster, "--actors", "2"],
+            env={**os.environ, **LOOPBACK_ONLY},
+            stderr=stderr,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 240
+            while not out.exists() or len(out.read_bytes().splitlines()) < 30:
+                assert driver.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "the driver wrote too little in time"
+                time.sleep(0.1)
+        finally:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+        written = len(out.read_bytes().splitlines())
+        assert written < 300, "the driver finished before it was killed: nothing was tested"
+        resume = ["batch", str(source), "--out", str(out), "--resume", *common, "--actors", "2"]
+        assert main(resume) == 0
+    lines = records(out)
+    assert len(lines) == 300
+    assert len({r["id"] for r in lines}) == 300
+    assert all(r["ok"] for r in lines)
