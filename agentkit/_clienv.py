@@ -42,6 +42,8 @@ def command_environment(args: argparse.Namespace) -> Iterator[None]:
         if args.offline:
             from .testing import offline
 
+            _one_process(args)
+
             server = stack.enter_context(offline())
             args.base_url, args.api_key = server.base_url, OFFLINE_KEY
             print(
@@ -54,6 +56,16 @@ def command_environment(args: argparse.Namespace) -> Iterator[None]:
             args.api_key = _key(args.base_url)
         args.log_store = _log(args)
         yield
+
+
+def _one_process(args: argparse.Namespace) -> None:
+    """Offline, a batch runs in this process: the demo services and the guard live here."""
+    if getattr(args, "engine", "local") != "local":
+        raise UsageError("--offline runs the batch on this machine: leave out --engine ray.")
+    if getattr(args, "workers", None) not in (None, 1):
+        raise UsageError("--offline runs the batch in this process: leave out --workers.")
+    if hasattr(args, "workers"):
+        args.workers = 1
 
 
 def _key(base_url: str | None) -> str:

@@ -294,3 +294,16 @@ def test_batch_logs_items_only_with_log(tmp_path: Path, capsys):
     entries = logged(capsys)
     assert sorted(e["prompt"] for e in entries) == ["Weather in Oslo?", "Weather in Paris?"]
     assert {e["command"] for e in entries} == {"batch"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [(["--workers", "4"], "leave out --workers"), (["--engine", "ray"], "leave out --engine")],
+)
+def test_an_offline_batch_stays_in_this_process(tmp_path: Path, extra: list[str], says: str):
+    """The demo services and the network guard live in this process: no worker processes."""
+    source = tmp_path / "in.jsonl"
+    source.write_text('"Weather in Oslo?"\n')
+    done = agentkit("batch", str(source), "--out", str(tmp_path / "out.jsonl"), "--offline", *extra)
+    assert done.returncode == 2
+    assert says in done.stderr
