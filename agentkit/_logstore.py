@@ -317,7 +317,7 @@ class ConversationLog:
             if new:  # prompts may be private: the owner only (SQLite's -wal and -shm follow)
                 os.chmod(self.path, 0o600)
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
+            _wal(db, self._timeout)
             _migrate(db)
             db.execute("BEGIN IMMEDIATE")
             yield db
@@ -356,6 +356,26 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, sqlite3.DatabaseError) and "not a database" in text:
         return f"{text} (the file is damaged; move it away and a new log will be started)"
     return text
+
+
+def _wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Put the database in WAL mode (it stays so: later connections only check).
+
+    Changing the mode takes a lock that SQLite's busy timeout does not wait for, so two
+    processes creating the log at once retry here, for as long as the timeout allows.
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:  # noqa: PERF203 - a rare retry
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _has_table(db: sqlite3.Connection, name: str) -> bool:
