@@ -44,6 +44,7 @@ from ._exceptions import (
     UsageError,
     UsageLimitExceeded,
 )
+from ._logstore import ConversationLog, LogEntry
 from ._loop import RunResult, ToolCallFinished, ToolCallStarted, UsageLimits
 from ._messages import (
     AssistantMessage,
@@ -89,10 +90,12 @@ __all__ = [
     "ChatRequest",
     "ContentPart",
     "ContextLengthExceededError",
+    "ConversationLog",
     "GatewayError",
     "ImagePart",
     "InsufficientQuotaError",
     "InternalServerError",
+    "LogEntry",
     "MaxTurnsExceeded",
     "Message",
     "ModelCatalog",

@@ -58,6 +58,8 @@ from ._toolset import Toolset
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from ._logstore import ConversationLog
+
 __all__ = [
     "Agent",
     "AgentEvent",
@@ -128,6 +130,7 @@ class Agent(Generic[OutputT]):
         limits: Usage budgets for each run.
         catalog: Where model names are looked up.
         client: A `ChatClient` to share (its HTTP pools) between agents.
+        log: Record every run (prompt, chat, usage, errors) in this `ConversationLog`.
         tool_choice: `"auto"` (the server's default), `"none"`, `"required"` or a tool's
             name. A forced choice (`"required"`, a name) applies to a run's first request
             only, so the model can answer once it has the results.
@@ -178,6 +181,7 @@ class Agent(Generic[OutputT]):
         client: ChatClient | None = ...,
         tool_choice: ToolChoice | None = ...,
         output_mode: OutputMode = ...,
+        log: ConversationLog | None = ...,
     ) -> None: ...
 
     @overload
@@ -207,6 +211,7 @@ class Agent(Generic[OutputT]):
         client: ChatClient | None = ...,
         tool_choice: ToolChoice | None = ...,
         output_mode: OutputMode = ...,
+        log: ConversationLog | None = ...,
     ) -> None: ...
 
     @overload
@@ -236,6 +241,7 @@ class Agent(Generic[OutputT]):
         client: ChatClient | None = ...,
         tool_choice: ToolChoice | None = ...,
         output_mode: OutputMode = ...,
+        log: ConversationLog | None = ...,
     ) -> None: ...
 
     def __init__(
@@ -264,6 +270,7 @@ class Agent(Generic[OutputT]):
         client: ChatClient | None = None,
         tool_choice: ToolChoice | None = None,
         output_mode: OutputMode = "auto",
+        log: ConversationLog | None = None,
     ) -> None:
         if max_turns < 1:
             raise UsageError(f"max_turns must be at least 1, not {max_turns}.")
@@ -303,6 +310,7 @@ class Agent(Generic[OutputT]):
         self.stream_requests = stream
         self.deps = deps
         self.approve = approve
+        self.log = log
         self._owns_client = client is None
         self.client = client or ChatClient(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
@@ -564,6 +572,8 @@ class Agent(Generic[OutputT]):
             messages.append(UserMessage(tuple(prompt)))
         deps = options.get("deps", self.deps)
         flow = agent_flow(config.plan, messages, deps=deps)
+        if self.log is not None:
+            flow = self.log.watch(flow, config.plan.model.name, messages[-1])
         hooks = _instrument.hooks  # tracing, if installed (agentkit.otel); else nothing at all
         return config, flow if hooks is None else hooks.observe(self, config, flow)
 

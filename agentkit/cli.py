@@ -28,6 +28,17 @@ __all__ = ["main"]
 def _models(args: argparse.Namespace) -> int:
     from ._models import default_catalog
 
+    if args.json:  # numbers as numbers (None when unknown), prices in USD per 1K tokens
+        fields = (
+            *("style", "context_window", "max_output_tokens"),
+            *("vision", "input_price", "output_price"),
+        )
+        models = [
+            {"model": m.name, **{f: _number(getattr(m, f)) for f in fields}}
+            for m in default_catalog
+        ]
+        print(json.dumps(models, indent=2))
+        return 0
     rows = [("model", "style", "context", "max out", "vision", "$/1K in", "$/1K out")]
     rows += [
         (
@@ -41,14 +52,15 @@ def _models(args: argparse.Namespace) -> int:
         )
         for info in default_catalog
     ]
-    if args.json:
-        keys = rows[0]
-        print(json.dumps([dict(zip(keys, row, strict=True)) for row in rows[1:]], indent=2))
-        return 0
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
     return 0
+
+
+def _number(value: Any) -> Any:
+    """A price as the catalog means it (`0.0003`, not `0.00030000000000000003`)."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -97,7 +109,7 @@ def _agent(args: argparse.Namespace, **extra: Any) -> Agent[str]:
             "To use it anyway, say how it takes functions: --api-style tools (or functions)."
         )
     tools = [t for spec in args.tools for t in load_tools(spec)]
-    client = ChatClient(base_url=args.base_url, **extra)
+    client = ChatClient(base_url=args.base_url, api_key=args.api_key, **extra)
     return Agent(
         args.model,
         tools=[*tools, *_mcp_cli.toolsets(args)],
@@ -107,6 +119,7 @@ def _agent(args: argparse.Namespace, **extra: Any) -> Agent[str]:
         stream=not args.no_stream,
         settings=ModelSettings(temperature=args.temperature),
         client=client,
+        log=args.log_store,
     )
 
 
@@ -154,51 +167,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from ._agent import RunFinished
-    from ._loop import ToolCallFinished, ToolCallStarted
-    from ._messages import Message, TextDelta, Usage
+    from ._chat import chat
+    from ._userdirs import data_dir
 
-    interactive = sys.stdin.isatty()
-    history: list[Message] = []
-    total = Usage()
-    with _agent(args) as agent:
-        if interactive:
-            print(f"agentkit chat with {args.model}: /reset, /usage, /exit")
-        while True:
-            try:
-                line = input("> " if interactive else "")
-            except EOFError:
-                break
-            text = line.strip()
-            if not text:
-                continue
-            if text == "/exit":
-                break
-            if text == "/reset":
-                history.clear()
-                print("(history cleared)")
-                continue
-            if text == "/usage":
-                print(
-                    f"(requests {total.requests}, prompt tokens {total.prompt_tokens}, "
-                    f"completion tokens {total.completion_tokens}, tool calls {total.tool_calls})"
-                )
-                continue
-            try:
-                for event in agent.stream(text, history=history):
-                    if isinstance(event, TextDelta):
-                        print(event.text, end="", flush=True)
-                    elif isinstance(event, ToolCallStarted):
-                        print(f"[{event.call.name}({event.call.arguments})]", flush=True)
-                    elif isinstance(event, ToolCallFinished):
-                        print(f"[{event.result.name} -> {event.result.content}]", flush=True)
-                    elif isinstance(event, RunFinished):
-                        history = list(event.result.messages)
-                        total = total + event.result.usage
-                        print()
-            except AgentkitError as error:
-                print(f"agentkit: {error}", file=sys.stderr)
-    return 0
+    def make_agent(model: str) -> Agent[str]:
+        return _agent(argparse.Namespace(**{**vars(args), "model": model}))
+
+    return chat(args.model, make_agent, data_dir() / "chat_history")
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -271,7 +246,14 @@ def _agent_options(parser: argparse.ArgumentParser) -> None:
         help="send non-streamed requests (GoAPI's streams report no token usage)",
     )
     parser.add_argument(
-        "--base-url", help="another OpenAI-compatible server (default: GoAPI; key from GOAPI_KEY)"
+        "--base-url",
+        help="another OpenAI-compatible server (default: $GOAPI_BASE_URL, else GoAPI); "
+        "the key comes from GOAPI_KEY, else 'agentkit keys set'",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="no key, no network: a demo model, and demo data for the weather and search tools",
     )
     _mcp_cli.add_agent_options(parser)
 
@@ -280,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command's argument parser."""
     parser = argparse.ArgumentParser(
         prog="agentkit",
+        allow_abbrev=False,  # `batch --log` is not an abbreviation of `--log-level`
         description=(
             "Run function-calling agents on GoAPI (or any OpenAI-compatible "
             "chat-completions service)."
@@ -295,10 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="one conversation: print the answer")
     run.add_argument("prompt")
     run.add_argument("--json", action="store_true", help="print messages and usage as JSON")
+    run.add_argument("--no-log", action="store_true", help="leave this run out of the log")
     _agent_options(run)
     run.set_defaults(handler=_run)
 
     chat = commands.add_parser("chat", help="an interactive, streaming chat with memory")
+    chat.add_argument("--no-log", action="store_true", help="leave this chat out of the log")
     _agent_options(chat)
     chat.set_defaults(handler=_chat)
 
@@ -327,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     batch.add_argument("--address", help="with --engine ray: auto, host:port or ray://host:port")
     batch.add_argument("--actors", type=int, help="with --engine ray: default, the cluster's CPUs")
+    batch.add_argument("--log", action="store_true", help="log each item's conversation")
     _agent_options(batch)
     batch.set_defaults(handler=_batch)
 
@@ -347,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=_schema)
 
     _mcp_cli.register(commands)
+    from ._clicommands import add_keys_command, add_logs_command
+
+    add_keys_command(commands)
+    add_logs_command(commands)
     return parser
 
 
@@ -359,8 +349,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     _configure_logging(args)
+    from ._clienv import command_environment
+
     try:
-        return handler(args)
+        with command_environment(args):
+            return handler(args)
     except AgentkitError as error:
         print(f"agentkit: {error}", file=sys.stderr)
         return 2

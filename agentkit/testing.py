@@ -24,6 +24,9 @@ goapi.assert_complete()
   fits the prompt, then answers with the result.
 - `ScriptedGoAPI` is an httpx transport for sync and async clients; `LoopbackServer` serves
   the same scripts on a real socket (timeouts, stalls, resets, many connections).
+- `DemoServices` answers the ready tools' web services (weather, search) with demo data.
+- `offline()` is all of it at once: the demo model on a loopback server, the demo services,
+  and no network (what the examples and `agentkit run --offline` use).
 - `block_network()` makes any connection beyond this machine fail.
 
 This module is independent of agentkit's own wire code on purpose: it is the oracle that code
@@ -34,10 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import re
-import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -45,14 +46,21 @@ from typing import Any, TypeAlias
 
 import httpx
 
+from ._demo_services import DemoServices
+from ._netguard import NetworkBlockedError, block_network
+from ._strict import CHAT_PATH, Rejection, check_request
+
 __all__ = [
     "DemoModel",
+    "DemoServices",
     "Fault",
     "LoopbackServer",
+    "NetworkBlockedError",
     "Reply",
     "ScriptError",
     "ScriptedGoAPI",
     "block_network",
+    "offline",
 ]
 
 _CREATED = 1_700_000_000
@@ -291,6 +299,7 @@ Script: TypeAlias = "Sequence[Reply | Fault] | Callable[[dict[str, Any]], Reply 
 # ----------------------------------------------------------------------- the demo model
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URL = re.compile(r"https?://[^\s\"'<>]+")
 _SUM = re.compile(r"[\d(][\d\s.+\-*/%()^]*[\d)]")
 _NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)+")
 _PLACE = re.compile(r"\b(?:in|at|for|near)\s+([A-Z][\w'.-]*(?:[ ,]+[A-Z][\w'.-]*)*)")
@@ -302,9 +311,10 @@ class DemoModel:
     - With functions offered and a user message last, it calls the offered function whose
       name and description share the most words with the message, with arguments made from
       the message: a place name (`... in Boston?`) for string parameters that look like
-      places, an email address for `email`, the arithmetic in the message for `expression`,
-      a capitalised full name for `name`, the message itself for other strings, the first
-      enum value, `1` for numbers, `true` for booleans, empty lists and objects.
+      places, a URL for `url`, an email address for `email`, the arithmetic in the message
+      for `expression`, a capitalised full name for `name`, the message itself for other
+      strings, the first enum value, `1` for numbers, `true` for booleans, empty lists and
+      objects.
     - With a function result last, it answers with that result.
     - Otherwise it says what it is.
 
@@ -363,6 +373,8 @@ def _arguments_for(parameters: Mapping[str, Any], text: str) -> dict[str, Any]:
             arguments[name] = {}
         elif place and any(w in name for w in ("location", "place", "city", "where")):
             arguments[name] = place.group(1).rstrip(" ,.")
+        elif "url" in name and (url := _URL.search(text)):
+            arguments[name] = url.group(0).rstrip(".,;:!?)")
         elif "email" in name and (email := _EMAIL.search(text)):
             arguments[name] = email.group(0)
         elif any(w in name for w in ("expression", "formula")) and (sums := _SUM.findall(text)):
@@ -593,7 +605,9 @@ def _split(events: list[bytes | float], read_size: int | None) -> list[bytes | f
 class _Script:
     """What the server will do next, and what it was asked (thread-safe)."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, strict: bool = True) -> None:
+        self.strict = strict
+        self.rejected: list[tuple[int, str]] = []
         self._entries: list[Entry] | None = None if callable(script) else list(script)
         self._answer = script if callable(script) else None
         self._used = 0
@@ -641,10 +655,28 @@ def _parse(content: bytes) -> dict[str, Any]:
 
 
 def _plan(
-    script: _Script, content: bytes, headers: Mapping[str, str]
+    script: _Script,
+    content: bytes,
+    headers: Mapping[str, str],
+    method: str = "POST",
+    path: str = CHAT_PATH,
 ) -> tuple[int, list[tuple[str, str]], list[bytes | float], float, bool]:
     """(status, headers, body pieces, stall before start, disconnect) for one request."""
-    body = _parse(content)
+    if script.strict:  # refused as the real API would, before the script sees it
+        checked = check_request(method, path, headers, content)
+        if isinstance(checked, Rejection):
+            with script._lock:
+                script.rejected.append((checked.status, checked.message))
+            return (
+                checked.status,
+                [("content-type", "application/json")],
+                [checked.body()],
+                0.0,
+                False,
+            )
+        body = checked
+    else:
+        body = _parse(content)
     entry, number = script.next(body, headers)
     if isinstance(entry, Fault):
         return entry.status, list(entry.headers), [entry.body], 0.0, entry.disconnect
@@ -663,19 +695,29 @@ class ScriptedGoAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
     Args:
         script: The entries to serve in order (`Reply`, `Fault`), or a callable that answers
             each request body (such as `DemoModel()`).
+        strict: Refuse what the real API refuses, before the script sees it: 404 for any
+            method or path but `POST /v1/chat/completions`, 401 without `Authorization:
+            Bearer <key>`, 400 for a body that is not valid under the chat-completions request
+            schema (the message names the field) or a `tool` message that answers no call.
+            `strict=False` serves anything (for testing odd servers).
 
     Stalls do not sleep: a stall longer than the request's read timeout raises
     `httpx.ReadTimeout` at once, as the socket would have; a shorter one passes instantly.
     Use `LoopbackServer` for real waiting.
     """
 
-    def __init__(self, script: Script) -> None:
-        self._script = _Script(script)
+    def __init__(self, script: Script, *, strict: bool = True) -> None:
+        self._script = _Script(script, strict)
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """Every request body received, parsed, in order."""
+        """Every request body the script answered, parsed, in order."""
         return self._script.requests
+
+    @property
+    def rejected(self) -> list[tuple[int, str]]:
+        """`(status, message)` of every request refused by the strict checks, in order."""
+        return self._script.rejected
 
     @property
     def headers(self) -> list[dict[str, str]]:
@@ -689,7 +731,9 @@ class ScriptedGoAPI(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _respond(
         self, request: httpx.Request, content: bytes
     ) -> tuple[int, list[tuple[str, str]], list[bytes]]:
-        status, headers, pieces, stall, disconnect = _plan(self._script, content, request.headers)
+        status, headers, pieces, stall, disconnect = _plan(
+            self._script, content, request.headers, request.method, request.url.raw_path.decode()
+        )
         if disconnect:
             raise httpx.ConnectError("scripted: the connection was dropped", request=request)
         read = (request.extensions.get("timeout") or {}).get("read")
@@ -750,18 +794,20 @@ class LoopbackServer:
 
     Stalls really wait, so timeouts can be tested; `latency` is added before every response
     (for throughput benchmarks); connections are kept alive; a `Fault.dropped()` closes the
-    connection without answering.
+    connection without answering. `strict` checks requests as `ScriptedGoAPI` does.
 
     Examples:
         >>> with LoopbackServer([Reply.text("hi")]) as server:
         ...     r = httpx.post(f"{server.base_url}/chat/completions",
-        ...                    json={"model": "gpt-4", "messages": []})
+        ...                    headers={"Authorization": "Bearer sk-test"},
+        ...                    json={"model": "gpt-4", "messages": [{"role": "user",
+        ...                                                         "content": "Hello"}]})
         >>> r.json()["choices"][0]["message"]["content"]
         'hi'
     """
 
-    def __init__(self, script: Script, *, latency: float = 0.0) -> None:
-        self._script = _Script(script)
+    def __init__(self, script: Script, *, latency: float = 0.0, strict: bool = True) -> None:
+        self._script = _Script(script, strict)
         self.latency = latency
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -779,8 +825,18 @@ class LoopbackServer:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """Every request body received, parsed, in order."""
+        """Every request body the script answered, parsed, in order."""
         return self._script.requests
+
+    @property
+    def rejected(self) -> list[tuple[int, str]]:
+        """`(status, message)` of every request refused by the strict checks, in order."""
+        return self._script.rejected
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        """Every answered request's headers (names in lower case), in order."""
+        return self._script.headers
 
     def assert_complete(self) -> None:
         """Fail if scripted entries were never requested, or a request found none."""
@@ -838,6 +894,7 @@ class LoopbackServer:
         """Answer one request; whether the connection stays open."""
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
+        method, path = ([*lines[0].split(" "), "", ""])[:2]
         headers = {
             k.strip().lower(): v.strip()
             for k, _, v in (line.partition(":") for line in lines[1:] if line)
@@ -848,7 +905,7 @@ class LoopbackServer:
         try:
             try:
                 status, response_headers, pieces, stall, disconnect = _plan(
-                    self._script, content, headers
+                    self._script, content, headers, method, path
                 )
             except ScriptError as error:
                 status, response_headers = 500, [("content-type", "text/plain")]
@@ -899,64 +956,32 @@ _REASONS = {
 }
 
 
-# ----------------------------------------------------------------------- network guard
-
-
-class NetworkBlockedError(RuntimeError):
-    """Something tried to reach a host beyond this machine inside `block_network()`."""
-
-
-def _is_local(address: Any) -> bool:
-    if isinstance(address, (str, bytes)):  # an AF_UNIX path
-        return True
-    host = address[0]
-    if host in (None, "", "localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
+# ----------------------------------------------------------------------- offline mode
 
 
 @contextlib.contextmanager
-def block_network() -> Iterator[None]:
-    """Make any DNS look-up or connection beyond loopback raise `NetworkBlockedError`.
+def offline() -> Iterator[LoopbackServer]:
+    """Run agents with nothing leaving this machine: a demo model and demo web services.
+
+    Starts a `LoopbackServer` with the `DemoModel` (point an agent at its `base_url`, with any
+    key), routes the ready tools' web services (`agentkit_tools`: weather, search) to
+    `DemoServices`, and blocks every other connection beyond loopback while the block runs.
+    Answers built from demo data say so: "(demo data)".
 
     Examples:
-        >>> with block_network():
-        ...     socket.getaddrinfo("api.goapi.xyz", 443)
-        Traceback (most recent call last):
-        ...
-        agentkit.testing.NetworkBlockedError: ...
+        >>> from agentkit import Agent
+        >>> from agentkit_tools import get_current_weather
+        >>> with offline() as server, Agent(tools=[get_current_weather],
+        ...                                 base_url=server.base_url, api_key="offline") as agent:
+        ...     print(agent.run("What is the weather like in Boston?").output)
+        Here is what I found: Boston (demo data), Massachusetts, United States: 22°C, clear sky, ...
     """
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-    real_getaddrinfo = socket.getaddrinfo
-
-    def check(address: Any, what: str) -> None:
-        if not _is_local(address):
-            raise NetworkBlockedError(f"tests must not touch the network ({what} {address!r})")
-
-    def connect(self: socket.socket, address: Any) -> None:
-        check(address, "connect to")
-        real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: Any) -> int:
-        check(address, "connect to")
-        return real_connect_ex(self, address)
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host is not None:
-            check((host.decode() if isinstance(host, bytes) else host,), "resolve")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    # setattr: mypy would check the patches against the C signatures of socket methods.
-    originals = {"connect": real_connect, "connect_ex": real_connect_ex}
-    for name, patch in (("connect", connect), ("connect_ex", connect_ex)):
-        setattr(socket.socket, name, patch)
-    socket.getaddrinfo = getaddrinfo
-    try:
-        yield
-    finally:
-        for name, original in originals.items():
-            setattr(socket.socket, name, original)
-        socket.getaddrinfo = real_getaddrinfo
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(block_network("offline: nothing may leave this machine"))
+        try:
+            from agentkit_tools import use_transport
+        except ImportError:  # pragma: no cover - installed with agentkit; a custom build may not
+            pass
+        else:
+            stack.enter_context(use_transport(DemoServices()))
+        yield stack.enter_context(LoopbackServer(DemoModel()))

@@ -21,6 +21,16 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """The command's key store, conversation log and chat history go to a fresh directory
+    (also for commands run in a subprocess), never to the user's own."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.delenv("GOAPI_BASE_URL", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _unconfigured_structlog() -> Iterator[None]:
     """Each test starts as an application that never configured structlog (capture_logs
     leaves structlog marked as configured)."""

@@ -50,10 +50,23 @@ def test_models_prints_the_catalog(capsys):
     assert len(lines) == 11
 
 
-def test_models_as_json(capsys):
+def test_models_as_json_gives_numbers(capsys):
+    """Windows, limits and prices are JSON numbers (null when unknown), not display text."""
     assert main(["models", "--json"]) == 0
-    models = json.loads(capsys.readouterr().out)
-    assert {m["model"]: m["style"] for m in models}["gpt-4-vision-preview"] == "none"
+    models = {m["model"]: m for m in json.loads(capsys.readouterr().out)}
+    assert models["gpt-4-vision-preview"]["style"] is None
+    turbo = models["gpt-3.5-turbo-1106"]
+    assert turbo == {
+        "model": "gpt-3.5-turbo-1106",
+        "style": "tools",
+        "context_window": 16385,
+        "max_output_tokens": 4096,
+        "vision": False,
+        "input_price": turbo["input_price"],
+        "output_price": turbo["output_price"],
+    }
+    assert isinstance(turbo["input_price"], float)
+    assert str(turbo["input_price"]) == f"{turbo['input_price']:.12g}"  # no float noise
 
 
 def test_schema_of_every_tool_in_a_file(tmp_path, capsys):

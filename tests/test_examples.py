@@ -1,8 +1,8 @@
 """Every example runs offline, start to end, against the bundled simulator.
 
-The examples run in this process (so the network guard applies): their HTTP goes to the
-loopback simulator, and a ready-made tool that tries the internet gets the guard's error,
-which goes back to the model as that call's result, as on a machine without internet.
+The examples run in this process, under the network guard: their HTTP goes to the loopback
+simulator and the ready tools' web services to the demo services, so an answer built from
+demo data proves that nothing tried to leave the machine (the guard would have failed it).
 """
 
 from __future__ import annotations
@@ -12,21 +12,23 @@ import runpy
 import socket
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
+
+from agentkit.testing import DemoModel, LoopbackServer
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 OFFLINE = "Offline: GOAPI_KEY is not set"
 
 
-def run_example(name: str, monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> None:
+def run_example(name: str, monkeypatch: pytest.MonkeyPatch, stdin: str = "", code: int = 0) -> None:
     monkeypatch.syspath_prepend(str(EXAMPLES))
     monkeypatch.setattr(sys, "argv", [name])
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
     with pytest.raises(SystemExit) as exited:
         runpy.run_path(str(EXAMPLES / name), run_name="__main__")
-    assert exited.value.code == 0
+    assert exited.value.code == code
 
 
 def output(
@@ -40,18 +42,49 @@ def output(
 
 
 def test_weather_agent(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """The seed's question: the tool is called for Boston and its outcome fed back."""
+    """The seed's question: the real weather tool runs against the demo weather service and
+    the answer is a report for Boston, labelled as demo data, with no error anywhere."""
     lines = output("weather_agent.py", monkeypatch, capsys)
     assert lines[0] == "> What is the weather like in Boston?"
     assert lines[1] == '[calling get_current_weather({"location": "Boston"})]'
-    assert lines[2].startswith("[get_current_weather returned: ")
+    report = "Boston (demo data), Massachusetts, United States: 22°C, clear sky, wind 11.2 km/h"
+    assert lines[2].startswith(f"[get_current_weather returned: {report}")
+    assert lines[3].startswith(f"Here is what I found: {report}")
     assert lines[-1] == "(2 requests, 1 tool call)"
+    assert not any("error" in line.lower() for line in lines)
+    assert capsys.readouterr().err == ""
+
+
+def test_weather_agent_for_another_city(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """Any place gets demo weather of its own, the same on every run."""
+    monkeypatch.setattr(sys, "argv", ["weather_agent.py", "What is the weather like in Oslo?"])
+    answers = []
+    for _ in range(2):
+        monkeypatch.syspath_prepend(str(EXAMPLES))
+        with pytest.raises(SystemExit) as exited:
+            runpy.run_path(str(EXAMPLES / "weather_agent.py"), run_name="__main__")
+        assert exited.value.code == 0
+        answers.append(capsys.readouterr().out.splitlines()[4])
+    assert answers[0] == answers[1]
+    assert answers[0].startswith(
+        "Here is what I found: Oslo (demo data), Oslo, Norway: 12°C, slight rain showers"
+    )
 
 
 def test_search_agent(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """The search tool runs against the demo Wikipedia: real-looking hits, labelled."""
     lines = output("search_agent.py", monkeypatch, capsys)
     assert lines[0].startswith("> Search the web")
-    assert lines[1].startswith("[search: ")
+    assert lines[1] == (
+        "[search: 1. Python (programming language) "
+        "<https://en.wikipedia.org/wiki/Python_%28programming_language%29>"
+    )
+    text = "\n".join(lines)
+    assert "Guido van Rossum is a Dutch programmer who designed and created" in text
+    assert "(demo data)" in text
+    assert "error" not in text.lower()
 
 
 def test_chatbot_keeps_memory(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
@@ -102,6 +135,36 @@ def test_online_an_api_error_is_one_line(
     assert capsys.readouterr().out.startswith("Online: talking to GoAPI (gpt-3.5-turbo).")
 
 
+def test_online_an_unreachable_weather_service_is_an_error_not_the_answer(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """With a key (GoAPI simulated at GOAPI_BASE_URL) and no internet for the weather
+    service, the example ends with one error line that says what to check, and the model's
+    reply to the failure is not printed as the answer."""
+    real = socket.getaddrinfo
+
+    def loopback_only(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in ("127.0.0.1", "localhost"):
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
+    with LoopbackServer(DemoModel()) as server:
+        monkeypatch.setenv("GOAPI_KEY", "sk-test")
+        monkeypatch.setenv("GOAPI_BASE_URL", server.base_url)
+        run_example("weather_agent.py", monkeypatch, code=1)
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        f"Online: talking to {server.base_url} (gpt-3.5-turbo).",
+        "> What is the weather like in Boston?",
+        '[calling get_current_weather({"location": "Boston"})]',
+    ]
+    assert captured.err == (
+        "error: Open-Meteo geocoding could not be asked: "
+        "The host 'geocoding-api.open-meteo.com' could not be looked up: no network?\n"
+    )
+
+
 def test_triage_agent_hands_off(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
@@ -111,9 +174,11 @@ def test_triage_agent_hands_off(
     weather, search = lines[:5], lines[5:]
     assert weather[0] == "> What is the weather like in Boston?"
     assert weather[1] == "[triage -> weather_agent]"
-    assert weather[2].startswith("  [weather_agent -> get_current_weather: Error: ")
+    assert weather[2].startswith(
+        "  [weather_agent -> get_current_weather: Boston (demo data), Massachusetts, United"
+    )
     assert weather[4] == "(4 requests: 2 by triage, 2 by specialists)"
     assert search[0].startswith("> Search the web")
     assert search[1] == "[triage -> search_agent]"
     assert search[2].startswith("  [search_agent -> search: ")
-    assert search[4] == "(4 requests: 2 by triage, 2 by specialists)"
+    assert search[-1] == "(4 requests: 2 by triage, 2 by specialists)"

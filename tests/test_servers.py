@@ -490,7 +490,11 @@ def rendered(reply: Reply, *, stream: bool, tools: bool = True) -> str:
     if stream:
         body["stream"] = True
     with httpx.Client(transport=scripted) as http:
-        return http.post("http://goapi.test/v1/chat/completions", json=body).text
+        return http.post(
+            "http://goapi.test/v1/chat/completions",
+            json=body,
+            headers={"Authorization": "Bearer sk-test"},  # the kit is as strict as the API
+        ).text
 
 
 @pytest.mark.parametrize(

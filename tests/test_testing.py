@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 import httpx
 import pytest
 
-from agentkit.testing import DemoModel, Fault, LoopbackServer, Reply, ScriptedGoAPI, ScriptError
+from agentkit import Agent, ChatClient, NotFoundError
+from agentkit.testing import (
+    DemoModel,
+    DemoServices,
+    Fault,
+    LoopbackServer,
+    Reply,
+    ScriptedGoAPI,
+    ScriptError,
+    offline,
+)
 from tests.spec import assert_valid
 
 URL = "http://goapi.test/v1/chat/completions"
+AUTH = {"Authorization": "Bearer sk-test"}
 LEGACY = {
     "model": "gpt-3.5-turbo",
     "messages": [{"role": "user", "content": "What is the weather like in Boston?"}],
@@ -26,7 +38,7 @@ TOOLS = {
 
 
 def post(transport: ScriptedGoAPI, body: dict[str, Any]) -> httpx.Response:
-    with httpx.Client(transport=transport) as client:
+    with httpx.Client(headers=AUTH, transport=transport) as client:
         return client.post(URL, json=body)
 
 
@@ -176,7 +188,7 @@ class TestStreamed:
         """`read_size` cuts the body into reads of that many bytes, inside characters too."""
         reply = Reply.text("Zürich ☀️", read_size=3)
         with (
-            httpx.Client(transport=ScriptedGoAPI([reply])) as client,
+            httpx.Client(headers=AUTH, transport=ScriptedGoAPI([reply])) as client,
             client.stream("POST", URL, json={**LEGACY, "stream": True}) as response,
         ):
             reads = list(response.iter_raw())
@@ -185,7 +197,9 @@ class TestStreamed:
 
     def test_a_stall_past_the_read_timeout_times_out_without_sleeping(self):
         with (
-            httpx.Client(transport=ScriptedGoAPI([Reply.text("x", stall=30)]), timeout=1) as client,
+            httpx.Client(
+                headers=AUTH, transport=ScriptedGoAPI([Reply.text("x", stall=30)]), timeout=1
+            ) as client,
             pytest.raises(httpx.ReadTimeout),
         ):
             client.post(URL, json=LEGACY)
@@ -255,7 +269,7 @@ class TestScript:
     @pytest.mark.anyio
     async def test_async_clients_are_served_too(self):
         transport = ScriptedGoAPI([Reply.text("async hello", chunk_size=3)])
-        async with httpx.AsyncClient(transport=transport) as client:
+        async with httpx.AsyncClient(headers=AUTH, transport=transport) as client:
             response = await client.post(URL, json={**LEGACY, "stream": True})
         assert (
             "".join(c["choices"][0]["delta"].get("content", "") for c in events(response)[:-1])
@@ -325,7 +339,7 @@ class TestDemoModel:
 class TestLoopbackServer:
     def test_serves_streams_over_a_real_socket_with_keep_alive(self):
         with LoopbackServer([Reply.text("one"), Reply.text("two", chunk_size=1)]) as server:
-            with httpx.Client(base_url=server.base_url) as client:
+            with httpx.Client(headers=AUTH, base_url=server.base_url) as client:
                 first = client.post("/chat/completions", json=LEGACY)
                 second = client.post("/chat/completions", json={**LEGACY, "stream": True})
             server.assert_complete()
@@ -337,7 +351,7 @@ class TestLoopbackServer:
 
     def test_many_concurrent_requests(self):
         async def run(base_url: str) -> list[int]:
-            async with httpx.AsyncClient(base_url=base_url) as client:
+            async with httpx.AsyncClient(headers=AUTH, base_url=base_url) as client:
                 responses = await asyncio.gather(
                     *(client.post("/chat/completions", json=LEGACY) for _ in range(100))
                 )
@@ -351,7 +365,7 @@ class TestLoopbackServer:
     def test_a_stall_really_waits(self):
         with (
             LoopbackServer([Reply.text("late", stall=0.5)]) as server,
-            httpx.Client(base_url=server.base_url, timeout=0.1) as client,
+            httpx.Client(headers=AUTH, base_url=server.base_url, timeout=0.1) as client,
             pytest.raises(httpx.ReadTimeout),
         ):
             client.post("/chat/completions", json=LEGACY)
@@ -360,7 +374,7 @@ class TestLoopbackServer:
         reply = Reply.text("abcdef", chunk_size=1, stall_after=(3, 0.5))
         with (
             LoopbackServer([reply]) as server,
-            httpx.Client(base_url=server.base_url, timeout=0.1) as client,
+            httpx.Client(headers=AUTH, base_url=server.base_url, timeout=0.1) as client,
             client.stream("POST", "/chat/completions", json={**LEGACY, "stream": True}) as response,
             pytest.raises(httpx.ReadTimeout),
         ):
@@ -370,7 +384,7 @@ class TestLoopbackServer:
     def test_dropped_connection(self):
         with (
             LoopbackServer([Fault.dropped()]) as server,
-            httpx.Client(base_url=server.base_url) as client,
+            httpx.Client(headers=AUTH, base_url=server.base_url) as client,
             pytest.raises(httpx.RemoteProtocolError),
         ):
             client.post("/chat/completions", json=LEGACY)
@@ -378,15 +392,339 @@ class TestLoopbackServer:
     def test_faults_over_the_socket(self):
         with (
             LoopbackServer([Fault.cloudflare(524)]) as server,
-            httpx.Client(base_url=server.base_url) as client,
+            httpx.Client(headers=AUTH, base_url=server.base_url) as client,
         ):
             response = client.post("/chat/completions", json=LEGACY)
         assert response.status_code == 524
         assert response.headers["cf-ray"]
 
     def test_script_errors_surface_in_assert_complete(self):
-        with LoopbackServer([]) as server, httpx.Client(base_url=server.base_url) as client:
+        with (
+            LoopbackServer([]) as server,
+            httpx.Client(headers=AUTH, base_url=server.base_url) as client,
+        ):
             response = client.post("/chat/completions", json=LEGACY)
         assert response.status_code == 500
         with pytest.raises(ScriptError, match="request 1 came"):
             server.assert_complete()
+
+
+# --------------------------------------------------------------------------- strictness
+
+
+def send(
+    transport: ScriptedGoAPI,
+    body: Any = LEGACY,
+    *,
+    method: str = "POST",
+    url: str = URL,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    with httpx.Client(transport=transport) as client:
+        return client.request(
+            method, url, content=content, headers=AUTH if headers is None else headers
+        )
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    assert_valid("error", body)
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    return body["error"]
+
+
+class TestStrict:
+    """By default the test kit refuses what the real API refuses, before the script sees it."""
+
+    @pytest.mark.parametrize(
+        ("method", "url", "says"),
+        [
+            ("POST", "http://goapi.test/chat/completions", "Invalid URL (POST /chat/completions)"),
+            (
+                "POST",
+                "http://goapi.test/v1/chat/completion",
+                "Invalid URL (POST /v1/chat/completion)",
+            ),
+            ("POST", "http://goapi.test/v1/completions", "Invalid URL (POST /v1/completions)"),
+            ("GET", URL, "Invalid URL (GET /v1/chat/completions)"),
+            ("PUT", URL, "Invalid URL (PUT /v1/chat/completions)"),
+        ],
+    )
+    def test_an_unknown_path_or_method_is_404(self, method: str, url: str, says: str):
+        transport = ScriptedGoAPI([Reply.text("never")])
+        response = send(transport, method=method, url=url)
+        assert response.status_code == 404
+        error = error_of(response)
+        assert error["message"] == says
+        assert error["type"] == "invalid_request_error"
+        assert transport.requests == []  # the script was not asked
+        assert transport.rejected == [(404, says)]
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {},
+            {"Authorization": "sk-test"},
+            {"Authorization": "Bearer "},
+            {"Authorization": "Basic x"},
+        ],
+    )
+    def test_a_missing_or_malformed_key_is_401(self, headers: dict[str, str]):
+        response = send(ScriptedGoAPI([Reply.text("never")]), headers=headers)
+        assert response.status_code == 401
+        assert error_of(response)["message"].startswith("You didn't provide an API key.")
+
+    @pytest.mark.parametrize(
+        ("body", "param", "says"),
+        [
+            ({"messages": [{"role": "user", "content": "hi"}]}, None, "'model' is a required"),
+            ({"model": "gpt-4"}, None, "'messages' is a required property"),
+            ({**LEGACY, "temperature": "hot"}, "temperature", "'hot' is not of type 'number' or"),
+            ({**LEGACY, "temperature": 7}, "temperature", "7 is greater than the maximum of 2"),
+            (
+                {**LEGACY, "messages": [{"role": "wizard", "content": "hi"}]},
+                "messages[0].role",
+                "'wizard' is not one of the roles: developer, system, user, assistant, tool",
+            ),
+            (
+                {**LEGACY, "messages": [{"role": "user"}]},
+                "messages[0]",
+                "'content' is a required property",
+            ),
+            (
+                {**LEGACY, "messages": [{"content": "hi"}]},
+                "messages[0]",
+                "'role' is a required property",
+            ),
+            (
+                {**LEGACY, "messages": [{"role": "user", "content": 5}]},
+                "messages[0].content",
+                "5 is not of type 'string' or 'array'",
+            ),
+            (
+                {**LEGACY, "functions": [{"name": "f", "parameters": []}]},
+                "functions[0].parameters",
+                "[] is not of type 'object'",
+            ),
+            ({**LEGACY, "stream": "yes"}, "stream", "'yes' is not of type 'boolean'"),
+            ([LEGACY], None, "is not of type 'object'"),
+        ],
+    )
+    def test_a_body_off_the_schema_is_400_naming_the_field(
+        self, body: Any, param: str | None, says: str
+    ):
+        response = send(ScriptedGoAPI([Reply.text("never")]), body)
+        assert response.status_code == 400
+        error = error_of(response)
+        assert says in error["message"]
+        assert error["param"] == param
+        if param is not None:
+            assert error["message"].startswith(f"Invalid value for '{param}")
+
+    def test_a_body_that_is_not_json_is_400(self):
+        response = send(ScriptedGoAPI([Reply.text("never")]), b'{"model": "gpt-4",')
+        assert response.status_code == 400
+        assert error_of(response)["message"].startswith("We could not parse the JSON body")
+
+    def test_a_tool_message_that_answers_no_call_is_400(self):
+        messages = [
+            {"role": "user", "content": "hi"},
+            {"role": "tool", "tool_call_id": "call_1", "content": "22 C"},
+        ]
+        response = send(ScriptedGoAPI([Reply.text("never")]), {**TOOLS, "messages": messages})
+        assert response.status_code == 400
+        error = error_of(response)
+        assert (
+            "messages with role 'tool' must be a response to a preceding message"
+            in (error["message"])
+        )
+        assert error["param"] == "messages[1].role"
+
+    def test_a_tool_message_with_the_wrong_id_is_400(self):
+        call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        messages = [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_2", "content": "22 C"},
+        ]
+        response = send(ScriptedGoAPI([Reply.text("never")]), {**TOOLS, "messages": messages})
+        assert response.status_code == 400
+        assert "'call_2'" in error_of(response)["message"]
+
+    def test_a_call_left_without_its_answer_is_400(self):
+        calls = [
+            {"id": f"call_{n}", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            for n in (1, 2)
+        ]
+        messages = [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": None, "tool_calls": calls},
+            {"role": "tool", "tool_call_id": "call_1", "content": "22 C"},
+            {"role": "user", "content": "and?"},
+        ]
+        response = send(ScriptedGoAPI([Reply.text("never")]), {**TOOLS, "messages": messages})
+        assert response.status_code == 400
+        assert error_of(response)["message"].endswith("did not have response messages: call_2")
+
+    def test_a_function_message_without_a_function_call_is_400(self):
+        messages = [
+            {"role": "user", "content": "hi"},
+            {"role": "function", "name": "get_current_weather", "content": "22 C"},
+        ]
+        response = send(ScriptedGoAPI([Reply.text("never")]), {**LEGACY, "messages": messages})
+        assert response.status_code == 400
+        assert "role 'function' must be a response" in error_of(response)["message"]
+
+    def test_answered_calls_in_both_styles_pass(self):
+        call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        tools = [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "22 C"},
+        ]
+        legacy = [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": None, "function_call": call["function"]},
+            {"role": "function", "name": "f", "content": "22 C"},
+        ]
+        transport = ScriptedGoAPI([Reply.text("a"), Reply.text("b")])
+        assert send(transport, {**TOOLS, "messages": tools}).status_code == 200
+        assert send(transport, {**LEGACY, "messages": legacy}).status_code == 200
+        transport.assert_complete()
+        assert transport.rejected == []
+
+    def test_strict_false_serves_anything(self):
+        transport = ScriptedGoAPI([Reply.text("a"), Reply.text("b")], strict=False)
+        odd = send(transport, {"model": "x", "messages": [], "temperature": "hot"}, headers={})
+        assert odd.status_code == 200
+        assert send(transport, method="PUT", url="http://odd.test/generate").status_code == 200
+        transport.assert_complete()
+
+    def test_the_loopback_server_is_strict_too(self):
+        with LoopbackServer([Reply.text("ok")]) as server:
+            with httpx.Client(base_url=server.base_url) as client:
+                keyless = client.post("/chat/completions", json=LEGACY)
+                wrong = client.post("/chat", json=LEGACY, headers=AUTH)
+                bad = client.post("/chat/completions", json={"model": 4}, headers=AUTH)
+                good = client.post("/chat/completions", json=LEGACY, headers=AUTH)
+            server.assert_complete()
+        assert [r.status_code for r in (keyless, wrong, bad, good)] == [401, 404, 400, 200]
+        assert error_of(wrong)["message"] == "Invalid URL (POST /v1/chat)"
+        assert [status for status, _ in server.rejected] == [401, 404, 400]
+
+    def test_an_agent_with_a_wrong_base_url_gets_not_found(self):
+        """What the strictness is for: a mistake in a user's setup fails the test."""
+        transport = ScriptedGoAPI([Reply.text("never")])
+        client = ChatClient(
+            api_key="sk-test",
+            base_url="http://goapi.test",  # without /v1
+            http_client=httpx.Client(transport=transport),
+            max_retries=0,
+        )
+        with Agent(client=client) as agent, pytest.raises(NotFoundError) as raised:
+            agent.run("Hello")
+        assert raised.value.status_code == 404
+        assert "Invalid URL (POST /chat/completions)" in str(raised.value)
+
+
+# --------------------------------------------------------------------------- offline
+
+
+def is_loopback(address: Any) -> bool:
+    host = address[0] if isinstance(address, tuple) else address
+    return host in ("127.0.0.1", "::1", "localhost")
+
+
+class TestOffline:
+    def test_nothing_leaves_the_machine(self, monkeypatch: pytest.MonkeyPatch):
+        """Every look-up and connection of an offline run, recorded before any guard sees
+        it, goes to loopback: the model, the weather service and the search service."""
+        from agentkit_tools import get_current_weather, web_search
+
+        attempts: list[Any] = []
+        with offline() as server:
+            real_connect, real_lookup = socket.socket.connect, socket.getaddrinfo
+
+            def connect(self: socket.socket, address: Any) -> None:
+                attempts.append(address)
+                real_connect(self, address)
+
+            def lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+                attempts.append(host)
+                return real_lookup(host, *args, **kwargs)
+
+            monkeypatch.setattr(socket.socket, "connect", connect)
+            monkeypatch.setattr(socket, "getaddrinfo", lookup)
+            with Agent(
+                tools=[get_current_weather, web_search], base_url=server.base_url, api_key="x"
+            ) as agent:
+                weather = agent.run("What is the current weather like in Boston?").output
+                found = agent.run("Search the web for the Python programming language").output
+            monkeypatch.undo()
+        assert "Boston (demo data), Massachusetts, United States: 22°C, clear sky" in weather
+        assert "1. Python (programming language)" in found
+        assert attempts  # the recording saw the model's connections
+        assert all(is_loopback(a) for a in attempts), attempts
+
+    def test_any_other_host_is_unreachable(self):
+        transport = DemoServices()
+        with httpx.Client(transport=transport) as client, pytest.raises(httpx.ConnectError) as e:
+            client.get("https://example.com/")
+        assert "offline: example.com is not reachable" in str(e.value)
+        assert [str(u) for u in transport.requests] == ["https://example.com/"]
+
+    def test_the_weather_tools_on_demo_data(self):
+        from agentkit_tools import get_current_weather as now
+        from agentkit_tools import get_forecast, use_transport
+
+        with use_transport(DemoServices()):
+            boston = now("Boston, MA")
+            fahrenheit = now("Boston", unit="fahrenheit")
+            forecast = get_forecast("Paris, France", days=3)
+            made_up = now("Springfield")
+        assert boston.startswith(
+            "Boston (demo data), Massachusetts, United States: 22°C, clear sky, wind 11.2 km/h"
+        )
+        assert "71.6°F" in fahrenheit
+        assert "mp/h" in fahrenheit
+        lines = forecast.splitlines()
+        assert lines[0] == "Forecast for Paris (demo data), Île-de-France, France:"
+        assert [line[:10] for line in lines[1:]] == ["2025-06-02", "2025-06-03", "2025-06-04"]
+        assert made_up.startswith("Springfield (demo data): ")
+        with use_transport(DemoServices()):
+            assert now("Springfield") == made_up  # the same every time
+
+    def test_the_search_tools_on_demo_data(self):
+        from agentkit_tools import use_transport, web_search, wikipedia_summary
+
+        from agentkit import ToolRetry
+
+        with use_transport(DemoServices()):
+            hits = web_search("Guido van Rossum", limit=1)
+            summary = wikipedia_summary("Alan Turing")
+            none = web_search("quantum chromodynamics")
+            with pytest.raises(ToolRetry, match="no article titled"):
+                wikipedia_summary("No Such Page")
+        assert hits.splitlines()[0] == (
+            "1. Guido van Rossum <https://en.wikipedia.org/wiki/Guido_van_Rossum>"
+        )
+        assert summary.startswith("Alan Turing <https://en.wikipedia.org/wiki/Alan_Turing>")
+        assert summary.endswith("(demo data)")
+        assert none == "No results for 'quantum chromodynamics'. Try fewer or different keywords."
+
+    @pytest.mark.parametrize(
+        ("params", "status"),
+        [
+            ({"latitude": "x", "longitude": "1"}, 400),
+            ({"latitude": "91", "longitude": "1"}, 400),
+            ({"latitude": "nan", "longitude": "1"}, 400),
+            ({"latitude": "1", "longitude": "1", "forecast_days": "99"}, 400),
+            ({"latitude": "1", "longitude": "1", "current": "temperature_2m"}, 200),
+        ],
+    )
+    def test_the_forecast_service_checks_its_input(self, params: dict[str, str], status: int):
+        with httpx.Client(transport=DemoServices()) as client:
+            response = client.get("https://api.open-meteo.com/v1/forecast", params=params)
+        assert response.status_code == status
+        assert isinstance(response.json(), dict)

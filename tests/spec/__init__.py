@@ -16,7 +16,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent.parent.parent / "agentkit" / "_spec"
 SCHEMA_FILES = ("openai_chat_schema.json", "openai_chat_schema_2023-12-14.json")
 KINDS = {
     "request": "CreateChatCompletionRequest",

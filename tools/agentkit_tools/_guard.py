@@ -183,6 +183,10 @@ class Guard:
             addresses = [ipaddress.ip_address(address.split("%")[0]) for address in found]
         except (concurrent.futures.TimeoutError, TimeoutError):  # one class from Python 3.11
             raise TimeoutError(f"looking up {host} took too long") from None
+        except socket.gaierror as error:
+            if error.errno == socket.EAI_AGAIN:  # the resolver itself is out of reach
+                raise UnsafeURL(f"The host {host!r} could not be looked up: no network?") from None
+            raise UnsafeURL(f"The host {host!r} could not be found; check the URL.") from None
         except (OSError, UnicodeError, ValueError):
             raise UnsafeURL(f"The host {host!r} could not be found; check the URL.") from None
         if not addresses:
