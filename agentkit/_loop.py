@@ -26,6 +26,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
 
+from ._arguments import ArgumentError
 from ._exceptions import (
     APIError,
     MaxTurnsExceeded,
@@ -51,7 +52,7 @@ from ._messages import (
     UserMessage,
 )
 from ._models import ModelInfo
-from ._tools import ArgumentError, RunContext, Tool, format_result
+from ._tools import RunContext, Tool, format_result
 
 if TYPE_CHECKING:
     from ._tokens import TokenCounter
