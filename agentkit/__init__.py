@@ -13,6 +13,7 @@ from ._agent import (
     RunOptions,
     ToolChoice,
 )
+from ._arguments import ArgumentError
 from ._batch import BatchItem, BatchResult, abatch
 from ._batchsync import batch
 from ._client import Backoff, ChatClient, ChatRequest, Timeout
@@ -64,7 +65,7 @@ from ._messages import (
 )
 from ._models import ApiStyle, ModelCatalog, ModelInfo, ModelSettings, default_catalog
 from ._ratelimit import RateLimiter
-from ._tools import ArgumentError, RunContext, Tool, tool
+from ._tools import RunContext, Tool, tool
 from ._toolset import Toolset
 from ._version import __version__
 from ._wire import dump_messages, load_messages

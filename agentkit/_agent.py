@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from . import _instrument
+from ._bookkeeping import check_history
 from ._client import ChatClient, ChatRequest, Timeout
 from ._exceptions import APIError, UsageError
 from ._execute import Approver, decide_async, decide_sync, run_tool_async, run_tools_sync
@@ -33,7 +34,6 @@ from ._loop import (
     ToolCallStarted,
     UsageLimits,
     agent_flow,
-    check_history,
 )
 from ._messages import (
     ContentPart,

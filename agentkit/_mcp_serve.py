@@ -18,9 +18,10 @@ import mcp_types
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
+from ._arguments import ArgumentError
 from ._exceptions import ToolRetry, UsageError
 from ._log import logger
-from ._tools import ArgumentError, RunContext, Tool, format_result, index_tools
+from ._tools import RunContext, Tool, format_result, index_tools
 from ._version import __version__
 
 __all__ = ["build_server", "serve"]

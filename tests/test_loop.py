@@ -25,6 +25,7 @@ from agentkit import (
     default_catalog,
     tool,
 )
+from agentkit._bookkeeping import check_history, estimate_tokens
 from agentkit._loop import (
     Approve,
     CallModel,
@@ -35,8 +36,6 @@ from agentkit._loop import (
     ToolCallStarted,
     ToolOutcome,
     agent_flow,
-    check_history,
-    estimate_tokens,
 )
 from agentkit._tools import index_tools
 

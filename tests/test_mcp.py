@@ -30,7 +30,7 @@ from agentkit import (
     UsageError,
     tool,
 )
-from agentkit._loop import check_history
+from agentkit._bookkeeping import check_history
 from agentkit.mcp import MCPServer, MCPServerHTTP, MCPServerStdio
 from agentkit.testing import Reply
 from tests.helpers import Driver, scripted_agent

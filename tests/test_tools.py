@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field, field_validator
 from typing_extensions import TypedDict
 
 from agentkit import AgentkitError, ArgumentError, RunContext, Tool, ToolRetry, UsageError, tool
-from agentkit._tools import ArgumentIssue, format_result, index_tools, output_tool
+from agentkit._arguments import ArgumentIssue
+from agentkit._tools import format_result, index_tools, output_tool
 from tests.spec import assert_valid_request
 
 # These tests are about schemas and validation: most of their functions need no docstring.
