@@ -99,15 +99,22 @@ def _on_a_thread(
     thread = threading.Thread(target=asyncio.run, args=(pump(),), daemon=True)
     thread.start()
     try:
-        while (result := handoff.get()) is not None:
-            if isinstance(result, BaseException):
-                raise result
-            yield result
+        yield from _handed_over(handoff)
     finally:
         stop.set()
         while thread.is_alive():  # unblock the pool if it waits to hand over a result
             with contextlib.suppress(queue.Empty):
                 handoff.get(timeout=0.05)
+
+
+def _handed_over(
+    handoff: queue.Queue[BatchResult | BaseException | None],
+) -> Iterator[BatchResult]:
+    """What a producer thread hands over until its end mark (`None`); its error is raised here."""
+    while (result := handoff.get()) is not None:
+        if isinstance(result, BaseException):
+            raise result
+        yield result
 
 
 class _WithLimiter:
@@ -159,10 +166,7 @@ def _in_processes(
     thread = threading.Thread(target=feed, name="agentkit-batch-pool", daemon=True)
     thread.start()
     try:
-        while (result := handoff.get()) is not None:
-            if isinstance(result, BaseException):
-                raise result
-            yield result
+        yield from _handed_over(handoff)
     finally:
         stopping.set()
         pool.cancel()
