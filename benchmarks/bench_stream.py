@@ -31,8 +31,9 @@ from collections.abc import Callable
 from typing import Any
 
 from agentkit._replies import ChunkAccumulator
+from agentkit._script import _Renderer
 from agentkit._sse import SSEDecoder
-from agentkit.testing import Reply, _Renderer
+from agentkit.testing import Reply
 
 READ_SIZE = 16 * 1024
 WORDS = (

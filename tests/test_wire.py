@@ -40,9 +40,10 @@ from agentkit import (
     tool,
 )
 from agentkit._replies import ChunkAccumulator, parse_error, parse_response, retry_after
+from agentkit._script import _Renderer
 from agentkit._sse import SSEDecoder
 from agentkit._wire import build_request, dump_messages, load_messages
-from agentkit.testing import Fault, Reply, _Renderer
+from agentkit.testing import Fault, Reply
 from tests.spec import assert_valid, assert_valid_request, spec_errors
 
 
