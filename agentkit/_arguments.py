@@ -16,6 +16,8 @@ from typing import Any, Literal
 import pydantic
 import pydantic_core
 
+from ._schema import Validator
+
 __all__ = ["ArgumentError", "ArgumentIssue", "PydanticArguments", "SchemaArguments"]
 
 #: At most this many problems are spelled out to the model in one error text.
@@ -155,7 +157,9 @@ def _pydantic_issues(error: pydantic.ValidationError) -> list[ArgumentIssue]:
             issues.append(
                 _issue("invalid_json", path, f"the arguments are not valid JSON: {reason}")
             )
-        elif kind in ("model_type", "model_attributes_type", "dataclass_type") and not path:
+        elif kind in ("model_type", "model_attributes_type", "dataclass_type", "dict_type") and (
+            not path
+        ):
             issues.append(_not_object(detail["input"]))
         elif kind == "missing":
             issues.append(_issue("missing", path, f"{_where(path)} is required"))
@@ -177,13 +181,9 @@ def _pydantic_issues(error: pydantic.ValidationError) -> list[ArgumentIssue]:
 
 
 class PydanticArguments:
-    """Validates arguments with a pydantic model or type adapter (the `@tool` path)."""
+    """Validates arguments with a pydantic validator or type adapter (the `@tool` path)."""
 
-    def __init__(
-        self,
-        adapter: pydantic.TypeAdapter[Any],
-        unpack: Callable[[Any], dict[str, Any]],
-    ) -> None:
+    def __init__(self, adapter: Validator, unpack: Callable[[Any], dict[str, Any]]) -> None:
         self.adapter = adapter
         self.unpack = unpack
 

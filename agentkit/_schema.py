@@ -19,7 +19,7 @@ import re
 import textwrap
 import typing
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import docstring_parser
 import pydantic
@@ -28,10 +28,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
 from ._exceptions import UsageError
+from ._fastschema import Param, fast_arguments
 from ._log import logger
 
 __all__ = [
     "ArgumentsModel",
+    "Validator",
     "check_name",
     "describe",
     "function_arguments",
@@ -126,19 +128,32 @@ def parse_docstring(doc: str | None) -> tuple[str | None, dict[str, str]]:
     return description, params
 
 
+class Validator(Protocol):
+    """What checks arguments: a `pydantic_core.SchemaValidator` or a `pydantic.TypeAdapter`."""
+
+    def validate_json(self, data: str, /) -> Any: ...  # noqa: D102
+
+    def validate_python(self, data: Any, /) -> Any: ...  # noqa: D102
+
+
 @dataclasses.dataclass(frozen=True)
 class ArgumentsModel:
-    """A function's parameters as one pydantic model, and how to call the function back.
+    """A function's parameters as one validator and one schema, and how to call it back.
 
-    The model's fields are named `p0`, `p1`, ... with each parameter's name as the alias, so
-    that any parameter name works (`json`, `schema`, `_id`) and errors name the parameter.
+    Common parameter types get a typed-dict validator written directly (`_fastschema`);
+    other signatures get a pydantic model whose fields are named `p0`, `p1`, ... with each
+    parameter's name as the alias, so that any parameter name works (`json`, `schema`,
+    `_id`) and errors name the parameter.
     """
 
-    model: type[BaseModel]
-    """The model whose JSON schema is shown and which validates the arguments."""
+    validator: Validator
+    """Validates the arguments: `validate_json` / `validate_python` of a JSON object."""
 
-    fields: tuple[tuple[str, str], ...]
-    """(field name, parameter name) for each parameter, in signature order."""
+    unpack: Callable[[Any], dict[str, Any]]
+    """What the validator returned → parameter names to values (`**kwargs` extras included)."""
+
+    names: tuple[str, ...]
+    """The parameters' names, in signature order."""
 
     positional_only: int
     """How many of the leading parameters must be passed by position."""
@@ -264,8 +279,10 @@ def function_arguments(
         ...     '''Add two numbers.'''
         ...     return a + b
         >>> arguments = function_arguments(add, name="add")
-        >>> arguments.fields, arguments.description
-        ((('p0', 'a'), ('p1', 'b')), 'Add two numbers.')
+        >>> arguments.names, arguments.description
+        (('a', 'b'), 'Add two numbers.')
+        >>> arguments.unpack(arguments.validator.validate_json('{"a": 1}'))
+        {'a': 1, 'b': 2}
     """
     where = describe(func)
     signature, hints = _signature(func)
@@ -277,6 +294,7 @@ def function_arguments(
 
     definitions: dict[str, Any] = {}
     fields: list[tuple[str, str]] = []
+    plain: list[Param] = []
     extra: Any = None
     positional_only = 0
     for index, param in enumerate(params):
@@ -309,22 +327,44 @@ def function_arguments(
         default = ... if param.default is _EMPTY else param.default
         definitions[f"p{index}"] = (Annotated[parts], default)
         fields.append((f"p{index}", param.name))
+        plain.append((param.name, annotation, param.default, documented.get(param.name)))
 
     unknown = sorted(documented.keys() - signature.parameters.keys())
     if unknown:
         logger().warning("agentkit.tool.doc_mismatch", tool=name, parameters=unknown)
 
-    used = {p.name: hints[p.name] for p in params}
-    model, schema = _create_model(name, definitions, extra, where, used)
+    fast = None if extra is not None else fast_arguments(plain, _EMPTY)
+    if fast is not None:
+        schema, validator = fast
+        unpack: Callable[[Any], dict[str, Any]] = dict.copy
+        schema = lean_schema(schema)
+    else:
+        used = {p.name: hints[p.name] for p in params}
+        model, schema = _create_model(name, definitions, extra, where, used)
+        validator: Validator = model.__pydantic_validator__
+        unpack = _unpacker(fields, extra is not None)
     return ArgumentsModel(
-        model=model,
+        validator=validator,
+        unpack=unpack,
         schema=schema,
-        fields=tuple(fields),
+        names=tuple(param for _, param in fields),
         positional_only=positional_only,
         takes_context=context,
         var_keyword=extra is not None,
         description=description,
     )
+
+
+def _unpacker(
+    fields: list[tuple[str, str]], extra: bool
+) -> Callable[[BaseModel], dict[str, Any]]:
+    def unpack(instance: BaseModel) -> dict[str, Any]:
+        values = {param: getattr(instance, field) for field, param in fields}
+        if extra and instance.model_extra:
+            values.update(instance.model_extra)
+        return values
+
+    return unpack
 
 
 def _create_model(

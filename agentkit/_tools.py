@@ -164,23 +164,14 @@ class Tool(Generic[P, R]):
                 UserWarning,
                 stacklevel=_caller_level(),
             )
-        fields = arguments.fields
-        extra = arguments.var_keyword
-
-        def unpack(instance: Any) -> dict[str, Any]:
-            values = {param: getattr(instance, field) for field, param in fields}
-            if extra:
-                values.update(instance.model_extra)
-            return values
-
         self._setup(
             function,
             name=name,
             description=arguments.description if description is None else description,
             parameters=to_strict(arguments.schema, where=where) if strict else arguments.schema,
-            validator=PydanticArguments(pydantic.TypeAdapter(arguments.model), unpack),
-            names=[param for _, param in fields],
-            positional=[param for _, param in fields[: arguments.positional_only]],
+            validator=PydanticArguments(arguments.validator, arguments.unpack),
+            names=arguments.names,
+            positional=arguments.names[: arguments.positional_only],
             takes_context=arguments.takes_context,
             strict=strict,
             retries=retries,
