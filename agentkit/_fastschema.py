@@ -4,12 +4,13 @@ Most tools take strings, numbers, booleans, literals and lists or optionals of t
 a signature `fast_arguments` writes the JSON schema straight from the annotations and builds
 a `pydantic_core.SchemaValidator` over a typed-dict core schema, skipping `create_model` and
 `model_json_schema` (two thirds of what defining a tool cost). Anything else (models,
-dataclasses, TypedDicts, enums, datetimes, `**kwargs`, `Field` options beyond a description
+dataclasses, TypedDicts, enums, `**kwargs`, `Field` options beyond a description
 and constraints) returns `None` and takes the pydantic path in `_schema`.
 
 The vocabulary, each part as pydantic builds it (`_generate_schema`, `json_schema`):
 
     str int float bool None          Literal[str | int | bool | None, ...]
+    datetime date time timedelta UUID
     list[X]  dict[str, X]  tuple[X, Y]  tuple[X, ...]  X | Y  Optional[X]
     Annotated[X, "description" | Field(description=..., ge/gt/le/lt/multiple_of,
               min_length/max_length, pattern)] at the top of a parameter
@@ -21,8 +22,10 @@ coerces and refuses the same arguments with the same error locations:
 
 from __future__ import annotations
 
+import datetime
 import math
 import types
+import uuid
 import typing
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
@@ -43,6 +46,20 @@ _SCALARS: dict[Any, tuple[core_schema.CoreSchema, dict[str, Any]]] = {
     bool: (core_schema.bool_schema(), {"type": "boolean"}),
     None: (core_schema.none_schema(), {"type": "null"}),
     _NONE: (core_schema.none_schema(), {"type": "null"}),
+    datetime.datetime: (
+        core_schema.datetime_schema(microseconds_precision="truncate"),
+        {"type": "string", "format": "date-time"},
+    ),
+    datetime.date: (core_schema.date_schema(), {"type": "string", "format": "date"}),
+    datetime.time: (
+        core_schema.time_schema(microseconds_precision="truncate"),
+        {"type": "string", "format": "time"},
+    ),
+    datetime.timedelta: (
+        core_schema.timedelta_schema(microseconds_precision="truncate"),
+        {"type": "string", "format": "duration"},
+    ),
+    uuid.UUID: (core_schema.uuid_schema(), {"type": "string", "format": "uuid"}),
 }
 _LITERAL_TYPES = {str: "string", int: "integer", bool: "boolean", _NONE: "null"}
 _DEFAULT_TYPES = frozenset({str, int, float, bool, _NONE})

@@ -63,6 +63,9 @@ _ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains"
 _MANY = ("anyOf", "oneOf", "allOf", "prefixItems")
 _NAMED = ("properties", "$defs", "patternProperties", "dependentSchemas")
 
+_OTHER_STYLES = re.compile(r"^\s*[:@]|^\s*-+\s*$", re.MULTILINE)
+"""A line that starts a reST or Epydoc entry, or underlines a NumPy section."""
+
 _GOOGLE_SECTIONS = frozenset(
     {"Args:", "Arguments:", "Parameters:", "Params:", "Keyword Args:", "Keyword Arguments:"}
 )
@@ -115,7 +118,7 @@ def parse_docstring(doc: str | None) -> tuple[str | None, dict[str, str]]:
         # docstring-parser cleans the text again, leaving its first line out of the common
         # indentation: a section opening the text would lose its entries' indentation (and
         # be read as the description). A leading newline makes every line count.
-        parsed = docstring_parser.parse("\n" + text)
+        parsed = _parse_docstring("\n" + text)
     except docstring_parser.ParseError:
         return text, {}
     parts = (parsed.short_description, parsed.long_description)
@@ -126,6 +129,25 @@ def parse_docstring(doc: str | None) -> tuple[str | None, dict[str, str]]:
         if param.description and param.args[0] != "attribute"
     }
     return description, params
+
+
+def _parse_docstring(text: str) -> docstring_parser.Docstring:
+    """`docstring_parser.parse`, which parses with every style, at the cost of one or two.
+
+    The full parse keeps the style with the most entries, the first one (reST) on a tie.
+    Without a line only reST (`:`), Epydoc (`@`) or NumPy (`---`) entries start with, those
+    styles find no entry: a Google reading with entries wins, and otherwise reST's does.
+    """
+    if not _OTHER_STYLES.search(text):
+        try:
+            google = docstring_parser.parse(text, style=docstring_parser.DocstringStyle.GOOGLE)
+        except docstring_parser.ParseError:
+            pass  # no entry in any style: reST's reading, as below
+        else:
+            if google.meta:
+                return google
+        return docstring_parser.parse(text, style=docstring_parser.DocstringStyle.REST)
+    return docstring_parser.parse(text)
 
 
 class Validator(Protocol):
@@ -292,12 +314,10 @@ def function_arguments(
     if context:
         params = params[1:]
 
-    definitions: dict[str, Any] = {}
-    fields: list[tuple[str, str]] = []
     plain: list[Param] = []
     extra: Any = None
     positional_only = 0
-    for index, param in enumerate(params):
+    for param in params:
         at = f"{where}, parameter {param.name!r}"
         if param.kind is param.VAR_POSITIONAL:
             raise UsageError(
@@ -321,12 +341,6 @@ def function_arguments(
         if param.kind is param.POSITIONAL_ONLY:
             positional_only += 1
         _check_default(param.default, at)
-        base, metadata = _split_annotated(annotation)
-        own = Field(alias=param.name, description=documented.get(param.name))
-        parts = (base, own, *metadata)
-        default = ... if param.default is _EMPTY else param.default
-        definitions[f"p{index}"] = (Annotated[parts], default)
-        fields.append((f"p{index}", param.name))
         plain.append((param.name, annotation, param.default, documented.get(param.name)))
 
     unknown = sorted(documented.keys() - signature.parameters.keys())
@@ -339,15 +353,22 @@ def function_arguments(
         unpack: Callable[[Any], dict[str, Any]] = dict.copy
         schema = lean_schema(schema)
     else:
+        # Fields named p0, p1, ... with the parameter's name as the alias: any name works.
+        definitions: dict[str, Any] = {}
+        for index, (param_name, annotation, default, text) in enumerate(plain):
+            base, metadata = _split_annotated(annotation)
+            own = Field(alias=param_name, description=text)
+            default = ... if default is _EMPTY else default
+            definitions[f"p{index}"] = (Annotated[(base, own, *metadata)], default)
         used = {p.name: hints[p.name] for p in params}
         model, schema = _create_model(name, definitions, extra, where, used)
         validator: Validator = model.__pydantic_validator__
-        unpack = _unpacker(fields, extra is not None)
+        unpack = _unpacker(list(definitions), [param for param, *_ in plain], extra is not None)
     return ArgumentsModel(
         validator=validator,
         unpack=unpack,
         schema=schema,
-        names=tuple(param for _, param in fields),
+        names=tuple(param for param, *_ in plain),
         positional_only=positional_only,
         takes_context=context,
         var_keyword=extra is not None,
@@ -356,10 +377,12 @@ def function_arguments(
 
 
 def _unpacker(
-    fields: list[tuple[str, str]], extra: bool
+    fields: list[str], names: list[str], extra: bool
 ) -> Callable[[BaseModel], dict[str, Any]]:
+    pairs = list(zip(fields, names, strict=True))
+
     def unpack(instance: BaseModel) -> dict[str, Any]:
-        values = {param: getattr(instance, field) for field, param in fields}
+        values = {param: getattr(instance, field) for field, param in pairs}
         if extra and instance.model_extra:
             values.update(instance.model_extra)
         return values

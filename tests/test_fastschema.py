@@ -8,11 +8,13 @@ validators must accept, coerce and refuse the same arguments with the same error
 from __future__ import annotations
 
 import datetime
+import decimal
 import inspect
 import json
 import os
 import operator
 import typing
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal, Optional, Union
@@ -35,7 +37,10 @@ EXAMPLES = int(os.environ.get("AGENTKIT_FAST_EXAMPLES", "60"))
 
 # --------------------------------------------------------------------------- strategies
 
-SCALARS = st.sampled_from([str, int, float, bool, None])
+SCALARS = st.sampled_from(
+    [str, int, float, bool, None, datetime.datetime, datetime.date, datetime.time]
+    + [datetime.timedelta, uuid.UUID]
+)
 LITERAL_VALUES = st.one_of(
     st.text(max_size=4), st.integers(-3, 3), st.booleans(), st.none()
 )
@@ -129,7 +134,9 @@ JSON = st.recursive(
         st.integers(-10, 10),
         st.floats(-10, 10, allow_nan=False),
         st.text(max_size=5),
-        st.sampled_from(["1", "2.5", "true", "a", "0"]),
+        st.sampled_from(["1", "2.5", "true", "a", "0", "2024-02-29T12:30:00.1234567Z"]),
+        st.sampled_from(["2024-02-29", "12:30:15.5", "P3DT4H", "PT0.0000015S", "86400.5"]),
+        st.sampled_from(["6f9619ff-8b86-d011-b42d-00cf4fc964ff", "6F9619FF8B86D011B42D00CF4FC964FF"]),
     ),
     lambda inner: st.one_of(
         st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)
@@ -275,7 +282,8 @@ def test_the_readme_tool_takes_the_fast_path() -> None:
 @pytest.mark.parametrize(
     ("annotation", "default"),
     [
-        (datetime.date, EMPTY),  # a type outside the vocabulary
+        (decimal.Decimal, EMPTY),  # a type outside the vocabulary
+        (datetime.date, datetime.date(2024, 1, 1)),  # a default that is not a JSON scalar
         (Annotated[int, Field(title="N")], EMPTY),  # a Field option beyond description
         (Annotated[list[Annotated[int, Field(ge=1)]], "ids"], EMPTY),  # Annotated inside
         (int, Field(default=3, ge=0)),  # a Field as the default
@@ -318,3 +326,45 @@ def test_a_bad_pattern_is_the_usual_usage_error() -> None:
     assert type(fast.value) is type(slow.value)
     assert str(fast.value) == str(slow.value)
 
+
+
+# --------------------------------------------------------------------------- docstrings
+
+DOC_LINES = st.sampled_from(
+    [
+        "Summary.",
+        "Get the weather: now.",
+        "",
+        "Args:",
+        "Arguments:",
+        "    x: The x.",
+        "    y (int): The y.",
+        "        More about y.",
+        "Returns:",
+        "    int: A number.",
+        "Returns: int",
+        "Raises:",
+        "    ValueError: Bad.",
+        ":param x: The x.",
+        ":returns: A number.",
+        "@param x: The x.",
+        "Parameters",
+        "----------",
+        "x : int",
+        "    The x.",
+        "Attributes:",
+        "    a: An attribute.",
+        "Examples:",
+        "    >>> f()",
+    ]
+)
+
+
+@settings(max_examples=EXAMPLES * 5, deadline=None)
+@given(lines=st.lists(DOC_LINES, max_size=8), indent=st.sampled_from(["", "    "]))
+def test_docstrings_read_as_the_full_parse_reads_them(lines: list[str], indent: str) -> None:
+    """The Google-first shortcut gives what parsing with every style gives."""
+    doc = lines[0] + "".join(f"\n{indent}{line}" for line in lines[1:]) if lines else ""
+    fast = _schema.parse_docstring(doc)
+    with mock.patch.object(_schema, "_parse_docstring", _schema.docstring_parser.parse):
+        assert fast == _schema.parse_docstring(doc)
