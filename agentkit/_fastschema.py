@@ -25,8 +25,8 @@ from __future__ import annotations
 import datetime
 import math
 import types
-import uuid
 import typing
+import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -266,7 +266,7 @@ def _union(args: tuple[Any, ...]) -> tuple[Any, dict[str, Any]]:
 
 
 def _any_of(schemas: list[dict[str, Any]]) -> dict[str, Any]:
-    """pydantic's `get_flattened_anyof`: nested `anyOf`s flattened, equal members merged."""
+    """Pydantic's `get_flattened_anyof`: nested `anyOf`s flattened, equal members merged."""
     members: list[dict[str, Any]] = []
     for schema in schemas:
         if len(schema) == 1 and "anyOf" in schema:
@@ -286,7 +286,7 @@ def _hashed(value: Any) -> Any:
 
 
 def _sorted(value: Any, parent: str | None = None) -> Any:
-    """pydantic's key order: alphabetical, except inside `properties` and `default`."""
+    """Pydantic's key order: alphabetical, except inside `properties` and `default`."""
     if isinstance(value, dict):
         keys = value if parent in _UNSORTED else sorted(value)
         return {key: _sorted(value[key], key) for key in keys}

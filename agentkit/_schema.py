@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import enum
 import inspect
 import re
 import textwrap
@@ -57,6 +58,7 @@ with their own config.
 """
 
 _EMPTY = inspect.Parameter.empty
+_JSON_SCALARS = (str, int, float, bool, type(None))
 
 # Keys whose value is one subschema, a list of them, or a mapping of names to them.
 _ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames")
@@ -153,9 +155,9 @@ def _parse_docstring(text: str) -> docstring_parser.Docstring:
 class Validator(Protocol):
     """What checks arguments: a `pydantic_core.SchemaValidator` or a `pydantic.TypeAdapter`."""
 
-    def validate_json(self, data: str, /) -> Any: ...  # noqa: D102
+    def validate_json(self, data: str, /) -> Any: ...
 
-    def validate_python(self, data: Any, /) -> Any: ...  # noqa: D102
+    def validate_python(self, data: Any, /) -> Any: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,8 +272,10 @@ def _check_default(default: Any, where: str) -> None:
     value = default.default if isinstance(default, FieldInfo) else default
     if value is _EMPTY or value is pydantic_core.PydanticUndefined or value is ...:
         return
-    if type(value) in (str, int, float, bool, type(None)):
+    if type(value) in _JSON_SCALARS:
         return
+    if isinstance(value, enum.Enum) and type(value.value) in _JSON_SCALARS:
+        return  # written as its value
     try:  # the way pydantic writes a default into the JSON schema
         pydantic.TypeAdapter(type(value)).dump_python(value, mode="json")
     except Exception as exc:
@@ -348,6 +352,7 @@ def function_arguments(
         logger().warning("agentkit.tool.doc_mismatch", tool=name, parameters=unknown)
 
     fast = None if extra is not None else fast_arguments(plain, _EMPTY)
+    validator: Validator
     if fast is not None:
         schema, validator = fast
         unpack: Callable[[Any], dict[str, Any]] = dict.copy
@@ -359,10 +364,11 @@ def function_arguments(
             base, metadata = _split_annotated(annotation)
             own = Field(alias=param_name, description=text)
             default = ... if default is _EMPTY else default
-            definitions[f"p{index}"] = (Annotated[(base, own, *metadata)], default)
+            parts = (base, own, *metadata)
+            definitions[f"p{index}"] = (Annotated[parts], default)
         used = {p.name: hints[p.name] for p in params}
         model, schema = _create_model(name, definitions, extra, where, used)
-        validator: Validator = model.__pydantic_validator__
+        validator = model.__pydantic_validator__
         unpack = _unpacker(list(definitions), [param for param, *_ in plain], extra is not None)
     return ArgumentsModel(
         validator=validator,
@@ -404,14 +410,21 @@ def _create_model(
             name, __config__=None if base else _CONFIG, __base__=base, **definitions
         )
         schema = json_schema(model)
-    except (pydantic.PydanticUserError, pydantic.PydanticSchemaGenerationError, TypeError) as exc:
+    except (
+        pydantic.PydanticUserError,
+        pydantic.PydanticSchemaGenerationError,
+        pydantic_core.SchemaError,  # a constraint pydantic-core refuses, e.g. a bad pattern
+        TypeError,
+    ) as exc:
         raise _explain(exc, where, hints) from exc
     return model, schema
 
 
 def _explain(exc: Exception, where: str, hints: dict[str, Any]) -> UsageError:
     """Find the parameter whose type pydantic refused, for an error that names it."""
-    reason = str(exc).splitlines()[0]
+    lines = str(exc).strip().splitlines()
+    # pydantic-core nests its reason under one "Error building ..." line per level.
+    reason = lines[-1].strip() if isinstance(exc, pydantic_core.SchemaError) else lines[0]
     for param, annotation in hints.items():
         if not _supported(annotation):
             return UsageError(
