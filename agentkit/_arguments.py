@@ -16,9 +16,16 @@ from typing import Any, Literal
 import pydantic
 import pydantic_core
 
-from ._schema import Validator
+from ._exceptions import UsageError
+from ._schema import Validator, walk_schema
 
-__all__ = ["ArgumentError", "ArgumentIssue", "PydanticArguments", "SchemaArguments"]
+__all__ = [
+    "ArgumentError",
+    "ArgumentIssue",
+    "PydanticArguments",
+    "SchemaArguments",
+    "check_refs",
+]
 
 #: At most this many problems are spelled out to the model in one error text.
 MAX_ISSUES = 5
@@ -239,3 +246,47 @@ class SchemaArguments:
                 message = f"{_where(path)}: {error.message}" if path else error.message
                 issues.append(_issue(kind, path, message))
         return issues or values
+
+
+def check_refs(parameters: Mapping[str, Any], *, where: str) -> None:
+    """Refuse a `$ref` in a raw schema that does not point inside the schema itself.
+
+    jsonschema resolves references only when a value reaches them, so a dangling one would
+    surface later, from `validate()`, as jsonschema's own error; agentkit fetches nothing.
+
+    Raises:
+        UsageError: A `$ref` names a definition the schema lacks, or another document.
+
+    Examples:
+        >>> check_refs({"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}},
+        ...            where="tool 'f'")
+        Traceback (most recent call last):
+        ...
+        agentkit._exceptions.UsageError: tool 'f': parameters has "$ref": "#/$defs/A", which points to nothing in the schema; add the definition (e.g. under "$defs") or write the subschema in place of the $ref.
+    """  # noqa: E501
+    from referencing import Registry  # comes with jsonschema; only raw schemas need it
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
+    nodes = list(walk_schema(dict(parameters)))
+    if any("$id" in node for node in nodes[1:]):
+        return  # references relative to a nested $id: left to jsonschema
+    resolver = Registry().with_resource("", DRAFT202012.create_resource(parameters)).resolver()
+    for node in nodes:
+        ref = node.get("$ref")
+        if not isinstance(ref, str):
+            continue
+        if not ref.startswith("#"):
+            raise UsageError(
+                f'{where}: parameters has "$ref": {json.dumps(ref)}, another document, which '
+                "agentkit does not fetch; copy the subschema into the schema (under "
+                '"$defs") and refer to it as "#/$defs/<name>".'
+            )
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            raise UsageError(
+                f'{where}: parameters has "$ref": {json.dumps(ref)}, which points to nothing '
+                'in the schema; add the definition (e.g. under "$defs") or write the '
+                "subschema in place of the $ref."
+            ) from None

@@ -44,6 +44,7 @@ __all__ = [
     "parse_docstring",
     "takes_context",
     "to_strict",
+    "walk_schema",
 ]
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -509,10 +510,11 @@ def _children(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield from (v for v in value.values() if isinstance(v, dict))
 
 
-def _walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def walk_schema(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A schema node, then every subschema inside it, depth first (not values like `enum`)."""
     yield node
     for child in _children(node):
-        yield from _walk(child)
+        yield from walk_schema(child)
 
 
 def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -522,7 +524,7 @@ def lean_schema(schema: dict[str, Any]) -> dict[str, Any]:
         >>> lean_schema({"title": "F", "anyOf": [{"type": "integer"}, {"type": "null"}]})
         {'type': ['integer', 'null']}
     """
-    for node in _walk(schema):
+    for node in walk_schema(schema):
         node.pop("title", None)
         branches = node.get("anyOf")
         if branches and all(list(b) == ["type"] and isinstance(b["type"], str) for b in branches):
@@ -617,7 +619,7 @@ def _referenced(schema: dict[str, Any]) -> set[str]:
     seen: set[str] = set()
     stack = [schema.get("properties", {})]
     while stack:
-        for node in _walk({"properties": stack.pop()}):
+        for node in walk_schema({"properties": stack.pop()}):
             ref = node.get("$ref")
             if isinstance(ref, str):
                 target = ref.rsplit("/", 1)[-1]

@@ -20,7 +20,13 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 import pydantic
 import pydantic_core
 
-from ._arguments import ArgumentError, ArgumentIssue, PydanticArguments, SchemaArguments
+from ._arguments import (
+    ArgumentError,
+    ArgumentIssue,
+    PydanticArguments,
+    SchemaArguments,
+    check_refs,
+)
 from ._exceptions import UsageError
 from ._messages import Message, Usage, UsageLimits
 from ._schema import (
@@ -235,8 +241,8 @@ class Tool(Generic[P, R]):
         first parameter is annotated so).
 
         Raises:
-            UsageError: The name is not allowed, or `parameters` is not a valid JSON schema of
-                an object.
+            UsageError: The name is not allowed, `parameters` is not a valid JSON schema of
+                an object, or one of its `$ref`s points outside it.
 
         Examples:
             >>> echo = Tool.from_schema(
@@ -258,6 +264,7 @@ class Tool(Generic[P, R]):
             ) from exc
         if parameters.get("type") != "object":
             raise UsageError(f"tool {name!r}: parameters must be a schema with type 'object'.")
+        check_refs(parameters, where=f"tool {name!r}")
         shown = dict(parameters)
         if strict:
             shown = to_strict(shown, where=f"tool {name!r}")

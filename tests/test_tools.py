@@ -551,6 +551,46 @@ def test_from_schema_refuses_bad_schemas(parameters, message):
         Tool.from_schema(name="f", parameters=parameters, function=search)
 
 
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("#/$defs/Missing", r'has "\$ref": "#/\$defs/Missing", which points to nothing'),
+        ("#/definitions/Filter", "points to nothing in the schema"),
+        ("https://example.com/filter.json", "another document, which agentkit does not fetch"),
+        ("filter.json#/Filter", "another document"),
+    ],
+)
+def test_from_schema_refuses_a_ref_that_points_outside_the_schema(ref, message, strict):
+    """A dangling `$ref` is a UsageError when the tool is made, never jsonschema's at a call."""
+    parameters = {
+        "type": "object",
+        "$defs": {"Filter": {"type": "object", "properties": {"tag": {"type": "string"}}}},
+        "properties": {"filter": {"$ref": ref}, "q": {"type": "string"}},
+    }
+    with pytest.raises(UsageError, match=message):
+        Tool.from_schema(name="search", parameters=parameters, function=search, strict=strict)
+
+
+def test_from_schema_follows_refs_that_resolve():
+    """References into `$defs` (and to the root) work, in validation and in strict mode."""
+    parameters = {
+        "type": "object",
+        "$defs": {
+            "Filter": {
+                "type": "object",
+                "properties": {"tag": {"type": "string"}, "child": {"$ref": "#/$defs/Filter"}},
+            }
+        },
+        "properties": {"filter": {"$ref": "#/$defs/Filter"}},
+    }
+    searcher = Tool.from_schema(name="search", parameters=parameters, function=search)
+    assert searcher.validate('{"filter": {"tag": "a", "child": {"tag": "b"}}}')
+    with pytest.raises(ArgumentError, match=r"filter\.child\.tag"):
+        searcher.validate('{"filter": {"tag": "a", "child": {"tag": 1}}}')
+    Tool.from_schema(name="search", parameters=parameters, function=search, strict=True)
+
+
 def test_from_schema_checks_the_name():
     """Raw-schema tools follow the same naming rule."""
     with pytest.raises(UsageError, match="not allowed"):
