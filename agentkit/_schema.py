@@ -3,8 +3,10 @@
 `function_arguments` reads a function's signature (`get_type_hints(include_extras=True)`) and
 docstring and builds one pydantic model whose fields are the parameters. That model's JSON
 schema, made lean by `lean_schema` (no titles, simple unions as type lists), is what the model
-is shown; the same model validates what the model sends back. `to_strict` rewrites a schema
-for OpenAI's strict mode, or refuses what strict mode cannot express.
+is shown; the same model validates what the model sends back. A signature of common types
+(see `_fastschema`) skips the model: the same schema and a typed-dict validator are written
+directly, three to ten times faster. `to_strict` rewrites a schema for OpenAI's strict mode,
+or refuses what strict mode cannot express.
 
 Everything here runs once, when a tool is defined, and raises `UsageError` for definitions
 that cannot work, naming the function, the parameter and the fix.
