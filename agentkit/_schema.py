@@ -5,7 +5,7 @@ docstring and builds one pydantic model whose fields are the parameters. That mo
 schema, made lean by `lean_schema` (no titles, simple unions as type lists), is what the model
 is shown; the same model validates what the model sends back. A signature of common types
 (see `_fastschema`) skips the model: the same schema and a typed-dict validator are written
-directly, three to ten times faster. `to_strict` rewrites a schema for OpenAI's strict mode,
+directly, several times faster. `to_strict` rewrites a schema for OpenAI's strict mode,
 or refuses what strict mode cannot express.
 
 Everything here runs once, when a tool is defined, and raises `UsageError` for definitions
@@ -67,6 +67,9 @@ _JSON_SCALARS = (str, int, float, bool, type(None))
 _ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames")
 _MANY = ("anyOf", "oneOf", "allOf", "prefixItems")
 _NAMED = ("properties", "$defs", "patternProperties", "dependentSchemas")
+
+_GOOGLE = docstring_parser.google.GoogleParser()
+"""What `docstring_parser.parse(style=GOOGLE)` makes anew (compiling its regex) on each call."""
 
 _OTHER_STYLES = re.compile(r"^\s*[:@]|^\s*-+\s*$", re.MULTILINE)
 """A line that starts a reST or Epydoc entry, or underlines a NumPy section."""
@@ -145,7 +148,7 @@ def _parse_docstring(text: str) -> docstring_parser.Docstring:
     """
     if not _OTHER_STYLES.search(text):
         try:
-            google = docstring_parser.parse(text, style=docstring_parser.DocstringStyle.GOOGLE)
+            google = _GOOGLE.parse(text)
         except docstring_parser.ParseError:
             pass  # no entry in any style: reST's reading, as below
         else:
