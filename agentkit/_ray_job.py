@@ -38,7 +38,7 @@ from ._batchio import Finished, finished, parse_item
 from ._batchjob import BatchJob
 from ._batchpool import AgentFactory
 from ._exceptions import AgentkitError, UsageError
-from .ray import RateBudget, _AgentWorker, _map
+from .ray import RateBudget, _ActorStart, _AgentWorker, _map
 
 try:
     import pyarrow as pa
@@ -72,6 +72,7 @@ def connect(address: str | None) -> None:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
+    context.raise_original_map_exception = True  # an agentkit error, not Ray Data's wrapper
 
 
 class RayEngine:
@@ -138,7 +139,7 @@ class RayEngine:
                     written += 1
                 if self.stopping.is_set() or self._cancelled.is_set():
                     break
-        except ray.exceptions.RayTaskError as error:
+        except ray.exceptions.RayError as error:  # a block's error, or an actor's
             cause = _cause(error)
             if isinstance(cause, AgentkitError):
                 raise cause from None  # a setup error found in an actor: as locally
@@ -156,8 +157,10 @@ class _LineWorker(_AgentWorker):
         concurrency: int,
         budget: RateBudget | None,
         settings: str,
+        *,
+        start: _ActorStart,
     ) -> None:
-        super().__init__(make_agent, concurrency, budget)
+        super().__init__(make_agent, concurrency, budget, start=start)
         self._settings = settings
 
     def read(self, block: pa.Table) -> tuple[list[BatchItem], list[BatchResult]]:
@@ -177,10 +180,11 @@ def _cause(error: BaseException) -> BaseException | None:
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
-        if isinstance(current, AgentkitError):
+        # Ray's `RayTaskError(ToolsetError)` is both: its text is a traceback; its cause not.
+        if isinstance(current, AgentkitError) and not isinstance(current, ray.exceptions.RayError):
             return current
         seen.add(id(current))
-        current = getattr(current, "cause", None) or current.__cause__
+        current = getattr(current, "cause", None) or current.__cause__ or current.__context__
     return None
 
 
