@@ -53,9 +53,20 @@ __all__ = ["RayEngine", "connect", "use_ray"]
 def connect(address: str | None) -> None:
     """Join the Ray cluster at `address`, or start one on this machine when it is `None`.
 
-    `address` is `auto`, `host:port` or `ray://host:port`; a process already connected
-    stays on its cluster.
+    `address` is `auto` or `host:port`; a process already connected stays on its cluster.
+
+    Raises:
+        UsageError: `address` is a Ray Client one (`ray://`), or no cluster answers there.
     """
+    if address is not None and address.startswith("ray://"):
+        raise UsageError(
+            f"--address {address} is a Ray Client address, and Ray Data, which runs the "
+            "conversations, cannot run from a Ray Client connection (its executor needs a "
+            "driver inside the cluster). Run the command on a node of the cluster with "
+            "--address auto (on Kubernetes: in the head pod), or submit it as a Ray job: "
+            "ray job submit --working-dir . -- agentkit batch IN --out OUT --engine ray "
+            "--address auto (the output is then written on the head node)."
+        )
     if not ray.is_initialized():
         try:
             ray.init(address=address, include_dashboard=False if address is None else None)
@@ -64,7 +75,7 @@ def connect(address: str | None) -> None:
             raise UsageError(
                 f"Cannot reach a Ray cluster {where}: {error}. Start one with "
                 "`ray start --head`, or pass its address (--address auto, or "
-                "ray://host:10001)."
+                "host:6379)."
             ) from None
     # The command shows its own progress line: Ray Data's progress, plans and notes would
     # break it up (its errors still show).

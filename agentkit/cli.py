@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine", choices=["local", "ray"], default="local",
         help="where conversations run: this process, or a Ray cluster (extra: ray)",
     )  # fmt: skip
-    batch.add_argument("--address", help="with --engine ray: auto, host:port or ray://host:port")
+    batch.add_argument("--address", help="with --engine ray: auto or host:port (on a cluster node)")
     batch.add_argument("--actors", type=int, help="with --engine ray: default, the cluster's CPUs")
     batch.add_argument("--log", action="store_true", help="log each item's conversation")
     _agent_options(batch)

@@ -231,7 +231,9 @@ def map_agents(
         A lazy dataset with the columns of `RESULT_SCHEMA`; results are in no set order.
 
     Raises:
-        UsageError: `actors`, `concurrency` or `batch_size` is below 1.
+        UsageError: `actors`, `concurrency` or `batch_size` is below 1, or this process is
+            connected through Ray Client (`ray://`), from which Ray Data cannot run: run the
+            script on a node of the cluster, or as a Ray job (`ray job submit`).
     """
     return _map(
         dataset,
@@ -266,6 +268,8 @@ def _map(
             raise UsageError(f"{name} must be at least 1, not {value}.")
     if batch_size is not None and batch_size < 1:
         raise UsageError(f"batch_size must be at least 1, not {batch_size}.")
+    if ray.util.client.ray.is_connected():  # type: ignore[no-untyped-call]
+        raise UsageError(_NO_RAY_CLIENT)
     otel = sys.modules.get("agentkit.otel")  # imported if the driver traces runs
     tracing = None if otel is None else otel._Carried.here()
     return dataset.map_batches(
@@ -278,6 +282,15 @@ def _map(
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=num_cpus,
     )
+
+
+_NO_RAY_CLIENT = (
+    "map_agents cannot run through Ray Client (ray.init('ray://...')): Ray Data's executor "
+    "needs a driver inside the cluster (in Ray 2.60 it fails with \"'Worker' object has no "
+    "attribute 'core_worker'\"). Run the script on a node of the cluster "
+    "(ray.init(address='auto')), or submit it as a Ray job: ray job submit --working-dir . "
+    "-- python your_script.py."
+)
 
 
 class _Attach:

@@ -348,6 +348,26 @@ def test_engine_ray_refuses_bad_actor_counts_before_connecting(tmp_path, monkeyp
     assert "--actors must be at least 1, not 0" in capsys.readouterr().err
 
 
+def test_engine_ray_refuses_ray_client_addresses_and_says_what_to_use(
+    tmp_path, monkeypatch, capsys
+):
+    """Ray Data cannot run from a Ray Client (ray://) driver: one clear line naming what
+    works instead, before any connection is tried (port 1: nothing listens there)."""
+    monkeypatch.setenv("GOAPI_KEY", "sk-test")
+    source = tmp_path / "in.jsonl"
+    write_input(source, 2)
+    argv = ["batch", str(source), "--out", str(tmp_path / "o.jsonl"), "--engine", "ray"]
+    started = time.monotonic()
+    assert main([*argv, "--address", "ray://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert "Ray Client" in err
+    assert "--address auto" in err
+    assert "ray job submit" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o.jsonl").exists()
+    assert time.monotonic() - started < 30  # no connection attempt and its timeouts
+
+
 DEMO_MCP = str(Path(__file__).parent / "mcp_servers" / "demo.py")
 
 
