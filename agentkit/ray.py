@@ -21,6 +21,12 @@ The shared rate limit is `RateBudget`: one named actor holding the schedule, fro
 worker leases permits a slice at a time (see `agentkit._ratelimit` for why that holds the
 budget cluster-wide without a round trip per request).
 
+Each actor starts its agent when it starts (so an agent's MCP servers run in the actor,
+one session per actor) and stops it when Ray Data ends the actor. When the driver traces
+runs (`agentkit.otel`), the actors trace theirs under the span current in the driver; the
+`setup` argument sets up what each actor's process needs, such as its tracer provider.
+This runs on a cluster's own nodes: Ray Client (`ray://`) cannot run Ray Data and is refused.
+
 This module needs the `ray` extra (`pip install 'goapi-agentkit[ray]'`); `import agentkit`
 never imports it. Every node must have agentkit installed (a Ray `runtime_env` can do it).
 """
