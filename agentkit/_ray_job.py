@@ -26,6 +26,7 @@ there is no "no new items" step): what came back is written, and `--resume` runs
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -182,7 +183,7 @@ class _LineWorker(_AgentWorker):
 
     def write(self, results: list[BatchResult]) -> pa.Table:
         done = [finished(result, self._agent, self._settings) for result in results]
-        columns = ("id", "ok", "line", "tokens", "unreported", "cost")
+        columns = [field.name for field in dataclasses.fields(Finished)]  # each, new ones too
         return pa.table({name: [getattr(f, name) for f in done] for name in columns})
 
 
