@@ -26,6 +26,7 @@ there is no "no new items" step): what came back is written, and `--resume` runs
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -38,7 +39,7 @@ from ._batchio import Finished, finished, parse_item
 from ._batchjob import BatchJob
 from ._batchpool import AgentFactory
 from ._exceptions import AgentkitError, UsageError
-from .ray import RateBudget, _AgentWorker, _map
+from .ray import RateBudget, _ActorStart, _AgentWorker, _map
 
 try:
     import pyarrow as pa
@@ -53,9 +54,20 @@ __all__ = ["RayEngine", "connect", "use_ray"]
 def connect(address: str | None) -> None:
     """Join the Ray cluster at `address`, or start one on this machine when it is `None`.
 
-    `address` is `auto`, `host:port` or `ray://host:port`; a process already connected
-    stays on its cluster.
+    `address` is `auto` or `host:port`; a process already connected stays on its cluster.
+
+    Raises:
+        UsageError: `address` is a Ray Client one (`ray://`), or no cluster answers there.
     """
+    if address is not None and address.startswith("ray://"):
+        raise UsageError(
+            f"--address {address} is a Ray Client address, and Ray Data, which runs the "
+            "conversations, cannot run from a Ray Client connection (its executor needs a "
+            "driver inside the cluster). Run the command on a node of the cluster with "
+            "--address auto (on Kubernetes: in the head pod), or submit it as a Ray job: "
+            "ray job submit --working-dir . -- agentkit batch IN --out OUT --engine ray "
+            "--address auto (the output is then written on the head node)."
+        )
     if not ray.is_initialized():
         try:
             ray.init(address=address, include_dashboard=False if address is None else None)
@@ -64,7 +76,7 @@ def connect(address: str | None) -> None:
             raise UsageError(
                 f"Cannot reach a Ray cluster {where}: {error}. Start one with "
                 "`ray start --head`, or pass its address (--address auto, or "
-                "ray://host:10001)."
+                "host:6379)."
             ) from None
     # The command shows its own progress line: Ray Data's progress, plans and notes would
     # break it up (its errors still show).
@@ -72,6 +84,7 @@ def connect(address: str | None) -> None:
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
+    context.raise_original_map_exception = True  # an agentkit error, not Ray Data's wrapper
 
 
 class RayEngine:
@@ -138,7 +151,7 @@ class RayEngine:
                     written += 1
                 if self.stopping.is_set() or self._cancelled.is_set():
                     break
-        except ray.exceptions.RayTaskError as error:
+        except ray.exceptions.RayError as error:  # a block's error, or an actor's
             cause = _cause(error)
             if isinstance(cause, AgentkitError):
                 raise cause from None  # a setup error found in an actor: as locally
@@ -156,8 +169,10 @@ class _LineWorker(_AgentWorker):
         concurrency: int,
         budget: RateBudget | None,
         settings: str,
+        *,
+        start: _ActorStart,
     ) -> None:
-        super().__init__(make_agent, concurrency, budget)
+        super().__init__(make_agent, concurrency, budget, start=start)
         self._settings = settings
 
     def read(self, block: pa.Table) -> tuple[list[BatchItem], list[BatchResult]]:
@@ -168,7 +183,7 @@ class _LineWorker(_AgentWorker):
 
     def write(self, results: list[BatchResult]) -> pa.Table:
         done = [finished(result, self._agent, self._settings) for result in results]
-        columns = ("id", "ok", "line", "tokens", "unreported", "cost")
+        columns = [field.name for field in dataclasses.fields(Finished)]  # each, new ones too
         return pa.table({name: [getattr(f, name) for f in done] for name in columns})
 
 
@@ -177,10 +192,11 @@ def _cause(error: BaseException) -> BaseException | None:
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
-        if isinstance(current, AgentkitError):
+        # Ray's `RayTaskError(ToolsetError)` is both: its text is a traceback; its cause not.
+        if isinstance(current, AgentkitError) and not isinstance(current, ray.exceptions.RayError):
             return current
         seen.add(id(current))
-        current = getattr(current, "cause", None) or current.__cause__
+        current = getattr(current, "cause", None) or current.__cause__ or current.__context__
     return None
 
 

@@ -188,12 +188,6 @@ def _batch(args: argparse.Namespace) -> int:
         raise UsageError(f"--concurrency must be at least 1, not {args.concurrency}.")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, not {args.workers}.")
-    if args.engine == "ray" and (args.mcp or args.mcp_url):
-        # Each Ray actor would need its own MCP session, started and stopped with the actor.
-        raise UsageError(
-            "--mcp/--mcp-url do not work with --engine ray yet; run the batch locally "
-            "(--workers N starts the servers in each worker process)."
-        )
     _agent(args).client.close()  # an unknown model or bad tools: one clear error, up front
     status = StatusLine(sys.stderr)
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(status))  # type: ignore[arg-type]
@@ -214,7 +208,7 @@ def _batch(args: argparse.Namespace) -> int:
         from ._ray_job import use_ray
 
         use_ray(job, address=args.address, actors=args.actors)
-    return job.run()  # each worker starts and stops its agent's MCP servers, if any
+    return job.run()  # each worker (or Ray actor) starts and stops its agent's MCP servers
 
 
 def _batch_agent(args: argparse.Namespace, limiter: RateLimiter | None) -> Agent[str]:
@@ -310,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine", choices=["local", "ray"], default="local",
         help="where conversations run: this process, or a Ray cluster (extra: ray)",
     )  # fmt: skip
-    batch.add_argument("--address", help="with --engine ray: auto, host:port or ray://host:port")
+    batch.add_argument("--address", help="with --engine ray: auto or host:port (on a cluster node)")
     batch.add_argument("--actors", type=int, help="with --engine ray: default, the cluster's CPUs")
     batch.add_argument("--log", action="store_true", help="log each item's conversation")
     _agent_options(batch)

@@ -48,7 +48,7 @@ from ._version import __version__
 
 try:
     from opentelemetry import context as otel_context
-    from opentelemetry import trace
+    from opentelemetry import propagate, trace
     from opentelemetry.trace import SpanKind, Status, StatusCode
 except ImportError as exc:  # pragma: no cover - the extra is installed in CI
     raise ImportError(
@@ -78,8 +78,9 @@ def instrument(
             (`gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.tool.call.*`).
             Off by default: they may hold personal data.
     """
-    tracer = trace.get_tracer("agentkit", __version__, tracer_provider=tracer_provider)
-    _instrument.install(_Tracing(tracer, record_content=record_content))
+    provider = tracer_provider or trace.get_tracer_provider()
+    tracer = provider.get_tracer("agentkit", __version__)
+    _instrument.install(_Tracing(tracer, provider, record_content=record_content))
 
 
 def uninstrument() -> None:
@@ -96,8 +97,11 @@ def is_instrumented() -> bool:
 class _Tracing:
     """The `_instrument.Hooks` that turns a run's flow into spans."""
 
-    def __init__(self, tracer: trace.Tracer, *, record_content: bool) -> None:
+    def __init__(
+        self, tracer: trace.Tracer, provider: trace.TracerProvider, *, record_content: bool
+    ) -> None:
         self.tracer = tracer
+        self.provider = provider
         self.record_content = record_content
 
     def observe(
@@ -108,6 +112,49 @@ class _Tracing:
             run.span.end()
             return flow
         return run.follow(flow)
+
+
+class _Carried:
+    """The driver's tracing, carried to the processes that run its conversations (Ray actors).
+
+    It holds the trace context current when it was made, as W3C `traceparent` headers (the
+    global propagator's format), so that the runs it starts elsewhere are children of that
+    span, as local batch items are; and whether contents are recorded.
+    """
+
+    def __init__(self, carrier: dict[str, str], record_content: bool) -> None:
+        self.carrier = carrier
+        self.record_content = record_content
+
+    @classmethod
+    def here(cls) -> _Carried | None:
+        """This process's tracing and current context, or `None` when runs are not traced."""
+        hooks = _instrument.hooks
+        if not isinstance(hooks, _Tracing):
+            return None
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)  # nothing when no span is current: each run its own trace
+        return cls(carrier, hooks.record_content)
+
+    def install(self) -> None:
+        """Trace runs in this process too (through its global provider), unless already so."""
+        if not is_instrumented():
+            instrument(record_content=self.record_content)
+
+    def attach(self) -> object:
+        """Make the carried context current; the token to give `detach`."""
+        return otel_context.attach(propagate.extract(self.carrier))
+
+    def detach(self, token: object) -> None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+
+def _flush() -> None:
+    """Export the spans the instrumentation's provider still holds (an SDK's `force_flush`)."""
+    hooks = _instrument.hooks
+    flush = getattr(hooks.provider, "force_flush", None) if isinstance(hooks, _Tracing) else None
+    if flush is not None:
+        flush()
 
 
 class _RequestSpan:

@@ -21,6 +21,12 @@ The shared rate limit is `RateBudget`: one named actor holding the schedule, fro
 worker leases permits a slice at a time (see `agentkit._ratelimit` for why that holds the
 budget cluster-wide without a round trip per request).
 
+Each actor starts its agent when it starts (so an agent's MCP servers run in the actor,
+one session per actor) and stops it when Ray Data ends the actor. When the driver traces
+runs (`agentkit.otel`), the actors trace theirs under the span current in the driver; the
+`setup` argument sets up what each actor's process needs, such as its tracer provider.
+This runs on a cluster's own nodes: Ray Client (`ray://`) cannot run Ray Data and is refused.
+
 This module needs the `ray` extra (`pip install 'goapi-agentkit[ray]'`); `import agentkit`
 never imports it. Every node must have agentkit installed (a Ray `runtime_env` can do it).
 """
@@ -28,8 +34,10 @@ never imports it. Every node must have agentkit installed (a Ray `runtime_env` c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -37,7 +45,7 @@ from ._agent import Agent
 from ._batch import BatchItem, BatchResult, abatch
 from ._batchio import _jsonable
 from ._batchpool import AgentFactory
-from ._exceptions import APIStatusError, UsageError
+from ._exceptions import AgentkitError, APIStatusError, UsageError
 from ._messages import Message, UserMessage
 from ._ratelimit import Lease, PermitLedger, RateLimiter
 from ._wire import dump_messages, load_messages
@@ -195,6 +203,7 @@ def map_agents(
     budget: RateBudget | None = None,
     batch_size: int | None = None,
     num_cpus: float = 1,
+    setup: Callable[[], object] | None = None,
 ) -> ray.data.Dataset:
     """Run one conversation per row of `dataset`; a dataset of results, one row per input.
 
@@ -213,12 +222,24 @@ def map_agents(
         batch_size: Rows given to an actor at a time (default: 8 x `concurrency`); an actor
             killed mid-block makes Ray run the whole block again.
         num_cpus: CPUs Ray reserves for each actor.
+        setup: Called once in each actor, before its agent is made: what the actor's
+            process needs that the driver's has, e.g. a tracer provider (see "Traces"
+            below); it must pickle, as `agent_factory`.
+
+    Traces: when the driver traces runs (`agentkit.otel.instrument()`), so do the actors,
+    through the global tracer provider of their process, which `setup` makes (a provider
+    set in the driver does not exist in the actors). The span current when `map_agents`
+    is called travels with the actors (W3C `traceparent`), so each row's `invoke_agent` span
+    is its child, in one trace; with no span current, each row is a trace of its own, as
+    each item of a local `batch` is. An actor exports its spans after each block.
 
     Returns:
         A lazy dataset with the columns of `RESULT_SCHEMA`; results are in no set order.
 
     Raises:
-        UsageError: `actors`, `concurrency` or `batch_size` is below 1.
+        UsageError: `actors`, `concurrency` or `batch_size` is below 1, or this process is
+            connected through Ray Client (`ray://`), from which Ray Data cannot run: run the
+            script on a node of the cluster, or as a Ray job (`ray job submit`).
     """
     return _map(
         dataset,
@@ -228,6 +249,7 @@ def map_agents(
         concurrency=concurrency,
         batch_size=batch_size,
         num_cpus=num_cpus,
+        setup=setup,
     )
 
 
@@ -240,22 +262,41 @@ def _map(
     concurrency: int,
     batch_size: int | None,
     num_cpus: float,
+    setup: Callable[[], object] | None = None,
 ) -> ray.data.Dataset:
-    """`dataset` through a pool of `actors` actors of class `worker`, made with `arguments`."""
+    """`dataset` through a pool of `actors` actors of class `worker`, made with `arguments`.
+
+    Each actor first runs `setup`, then takes on the driver's tracing, if any (see
+    `map_agents`): it is read now, when the dataset is planned, not when it runs.
+    """
     for name, value in (("actors", actors), ("concurrency", concurrency)):
         if value < 1:
             raise UsageError(f"{name} must be at least 1, not {value}.")
     if batch_size is not None and batch_size < 1:
         raise UsageError(f"batch_size must be at least 1, not {batch_size}.")
+    if ray.util.client.ray.is_connected():  # type: ignore[no-untyped-call]
+        raise UsageError(_NO_RAY_CLIENT)
+    otel = sys.modules.get("agentkit.otel")  # imported if the driver traces runs
+    tracing = None if otel is None else otel._Carried.here()
     return dataset.map_batches(
         worker,
         fn_constructor_args=arguments,
+        fn_constructor_kwargs={"start": _ActorStart(setup, tracing)},
         batch_format="pyarrow",
         batch_size=batch_size or 8 * concurrency,
         # Ray Data restarts a dead actor and runs its unfinished blocks again (by default).
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=num_cpus,
     )
+
+
+_NO_RAY_CLIENT = (
+    "map_agents cannot run through Ray Client (ray.init('ray://...')): Ray Data's executor "
+    "needs a driver inside the cluster (in Ray 2.60 it fails with \"'Worker' object has no "
+    "attribute 'core_worker'\"). Run the script on a node of the cluster "
+    "(ray.init(address='auto')), or submit it as a Ray job: ray job submit --working-dir . "
+    "-- python your_script.py."
+)
 
 
 class _Attach:
@@ -275,24 +316,77 @@ class _Attach:
         return agent
 
 
+class _ActorStart:
+    """What an actor does before it makes its agent.
+
+    The user's `setup`, then the tracing the driver carried (an `agentkit.otel._Carried`,
+    or `None`).
+    """
+
+    def __init__(self, setup: Callable[[], object] | None, tracing: Any) -> None:
+        self.setup = setup
+        self.tracing = tracing
+
+    def __call__(self) -> None:
+        if self.setup is not None:
+            self.setup()
+        if self.tracing is not None:
+            self.tracing.install()
+
+
 class _AgentWorker:
     """One Ray Data actor: one agent on one event loop, for the actor's whole life.
 
-    Subclasses say how a block becomes items (`read`) and results a block (`write`).
+    The agent is started (its MCP servers, if any) when the actor starts, and stopped when
+    Ray Data ends the actor (it calls `__del__` then; a killed actor's servers see their
+    pipe close). Subclasses say how a block becomes items (`read`) and results a block
+    (`write`).
     """
 
     def __init__(
-        self, make_agent: AgentFactory, concurrency: int, budget: RateBudget | None
+        self,
+        make_agent: AgentFactory,
+        concurrency: int,
+        budget: RateBudget | None,
+        *,
+        start: _ActorStart,
     ) -> None:
+        start()
+        self._tracing = start.tracing
         self._loop = asyncio.new_event_loop()  # kept: the agent's async pools belong to it
         self._limiter = None if budget is None else budget.limiter()
         self._agent = make_agent(self._limiter)
         self._concurrency = concurrency
+        self._started = contextlib.ExitStack()
+        self._broken: AgentkitError | None = None
+        try:
+            self._started.enter_context(self._agent)  # starts its toolsets (MCP servers)
+        except AgentkitError as error:
+            # Raised here, Ray would only say that the actor died, and start it again and
+            # again; raised by the first block, the error reaches the driver as it is.
+            self._broken = error
 
     def __call__(self, block: pa.Table) -> pa.Table:
         """Run one block's items; their results, all at once (a block is all or nothing)."""
+        if self._broken is not None:
+            raise self._broken
         items, failed = self.read(block)
-        return self.write(failed + self._loop.run_until_complete(self._run(items)))
+        results = self.write(failed + self._loop.run_until_complete(self._run(items)))
+        _flush_traces()  # the block's spans leave with its results
+        return results
+
+    def __del__(self) -> None:
+        """Stop the agent's servers and close its pools (Ray Data's end of the actor)."""
+        loop: asyncio.AbstractEventLoop | None = getattr(self, "_loop", None)
+        if loop is None or loop.is_closed():
+            return
+        try:
+            if hasattr(self, "_started"):
+                self._started.close()  # the toolsets, then the sync pool
+                loop.run_until_complete(self._agent.aclose())
+        finally:
+            loop.close()
+            _flush_traces()
 
     def read(self, block: pa.Table) -> tuple[list[BatchItem], list[BatchResult]]:
         """The block's items, and the results of rows that are no item."""
@@ -303,11 +397,23 @@ class _AgentWorker:
         raise NotImplementedError
 
     async def _run(self, items: Iterable[BatchItem]) -> list[BatchResult]:
+        # The driver's span, current in this task: each item's run (a task of its own,
+        # which copies the context) starts its trace under it.
+        token = None if self._tracing is None else self._tracing.attach()
         try:
             return [r async for r in abatch(self._agent, items, concurrency=self._concurrency)]
         finally:
+            if token is not None:
+                self._tracing.detach(token)
             if self._limiter is not None:
                 self._limiter.close()  # between blocks, hold no permits others could use
+
+
+def _flush_traces() -> None:
+    """Export the spans this process still holds, if it traces runs."""
+    otel = sys.modules.get("agentkit.otel")
+    if otel is not None:
+        otel._flush()
 
 
 class _RowWorker(_AgentWorker):

@@ -305,3 +305,37 @@ def test_a_run_that_overrides_the_model_is_traced_with_its_own(
     assert run["gen_ai.request.model"] == "gpt-4"
     chat = dict(named["chat gpt-4"][0].attributes or {})
     assert chat["gen_ai.request.temperature"] == 0.1
+
+
+def test_carried_tracing_puts_another_process_s_runs_under_the_span(
+    spans: InMemorySpanExporter,
+) -> None:
+    """What `map_agents` sends its actors: pickled, then installed where nothing traces
+    yet, it traces runs there under the span that was current, with its content setting."""
+    import pickle
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    otel.instrument(tracer_provider=provider, record_content=True)
+    with provider.get_tracer("test").start_as_current_span("job") as job:
+        carried = pickle.loads(pickle.dumps(otel._Carried.here()))
+    assert "traceparent" in carried.carrier
+    otel.uninstrument()  # as in a fresh actor process
+    assert otel._Carried.here() is None  # nothing to carry when runs are not traced
+    saved = trace._TRACER_PROVIDER
+    trace._TRACER_PROVIDER = provider  # the actor's global provider, as its setup sets it
+    try:
+        carried.install()
+        token = carried.attach()
+        try:
+            agent, _ = agent_for(weather_script())
+            agent.run("Weather in Boston?")
+        finally:
+            carried.detach(token)
+    finally:
+        trace._TRACER_PROVIDER = saved
+    (run,) = tree(spans)["invoke_agent"]
+    assert run.parent is not None
+    assert run.parent.span_id == job.get_span_context().span_id
+    assert run.context.trace_id == job.get_span_context().trace_id
+    assert "gen_ai.output.messages" in (run.attributes or {})  # record_content came along

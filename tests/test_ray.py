@@ -348,17 +348,87 @@ def test_engine_ray_refuses_bad_actor_counts_before_connecting(tmp_path, monkeyp
     assert "--actors must be at least 1, not 0" in capsys.readouterr().err
 
 
-def test_engine_ray_refuses_mcp_servers_before_connecting(tmp_path, monkeypatch, capsys):
-    """MCP sessions do not travel to Ray actors: one clear line, nothing started."""
+def test_engine_ray_refuses_ray_client_addresses_and_says_what_to_use(
+    tmp_path, monkeypatch, capsys
+):
+    """Ray Data cannot run from a Ray Client (ray://) driver: one clear line naming what
+    works instead, before any connection is tried (port 1: nothing listens there)."""
     monkeypatch.setenv("GOAPI_KEY", "sk-test")
     source = tmp_path / "in.jsonl"
     write_input(source, 2)
     argv = ["batch", str(source), "--out", str(tmp_path / "o.jsonl"), "--engine", "ray"]
-    assert main([*argv, "--mcp", "python -c pass"]) == 2
+    started = time.monotonic()
+    assert main([*argv, "--address", "ray://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err
-    assert "--mcp/--mcp-url do not work with --engine ray" in err
+    assert "Ray Client" in err
+    assert "--address auto" in err
+    assert "ray job submit" in err
     assert "Traceback" not in err
     assert not (tmp_path / "o.jsonl").exists()
+    assert time.monotonic() - started < 30  # no connection attempt and its timeouts
+
+
+DEMO_MCP = str(Path(__file__).parent / "mcp_servers" / "demo.py")
+
+
+def add_with_mcp(body: dict[str, Any]) -> Reply:
+    """Asks the MCP server's `add` for N + 1, then answers with what it said."""
+    last = body["messages"][-1]
+    if last["role"] == "user":
+        return Reply.call("add", {"a": int(prompt_of(body).split()[-1]), "b": 1})
+    return Reply.text(f"the sum is {last['content']}")
+
+
+def servers_running(script: str) -> list[int]:
+    """The processes running `script` (the MCP servers the actors started)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and script in (proc / "cmdline").read_text(errors="replace"):
+                found.append(int(proc.name))
+        except OSError:  # it ended while we looked
+            continue
+    return found
+
+
+def test_engine_ray_with_mcp_starts_a_server_in_each_actor(cluster, tmp_path, monkeypatch):
+    """--mcp with --engine ray: each actor starts its own stdio MCP server, the tool calls
+    go through it, and the servers stop when Ray ends the actors."""
+    monkeypatch.setenv("GOAPI_KEY", "sk-test")
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(source, 24)
+    mcp = ["--mcp", f"{sys.executable} {DEMO_MCP}"]
+    with LoopbackServer(add_with_mcp) as server:
+        engine = ["--engine", "ray", "--actors", "2", "--concurrency", "4"]
+        argv = ["batch", str(source), "--out", str(out), "--base-url", server.base_url]
+        assert main([*argv, *engine, *mcp]) == 0
+    lines = records(out)
+    assert all(line["ok"] for line in lines)
+    assert sorted(line["output"] for line in lines) == sorted(
+        f"the sum is {n + 1}" for n in range(24)
+    )
+    deadline = time.monotonic() + 60
+    while servers_running(DEMO_MCP):
+        assert time.monotonic() < deadline, "the actors' MCP servers outlived the run"
+        time.sleep(0.5)
+
+
+def test_engine_ray_with_an_mcp_server_that_cannot_start_says_so(
+    cluster, tmp_path, monkeypatch, capsys
+):
+    """An actor whose MCP server cannot start ends the run with that error, in one line."""
+    monkeypatch.setenv("GOAPI_KEY", "sk-test")
+    source = tmp_path / "in.jsonl"
+    write_input(source, 2)
+    argv = ["batch", str(source), "--out", str(tmp_path / "o.jsonl"), "--engine", "ray"]
+    with LoopbackServer(answer) as server:
+        code = main([*argv, "--base-url", server.base_url, "--mcp", "python -c pass"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "MCP server 'python -c pass'" in err
+    assert "could not connect" in err
+    assert "Traceback" not in err
+    assert len(server.requests) == 0
 
 
 def test_a_killed_driver_resumes_without_loss_or_duplicates(cluster, tmp_path, monkeypatch):
@@ -394,3 +464,95 @@ def test_a_killed_driver_resumes_without_loss_or_duplicates(cluster, tmp_path, m
     assert len(lines) == 300
     assert len({r["id"] for r in lines}) == 300
     assert all(r["ok"] for r in lines)
+
+
+# ----------------------------------------------------------------------------- traces
+
+
+SECRET = "sk-secret-ray-7f3a9c"
+
+
+def export_spans_to(folder: str) -> None:
+    """An actor's tracer provider (the `setup` of `map_agents`): the SDK exports each span
+    as one JSON line to a file of this process's own."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+    out = Path(folder, f"spans-{os.getpid()}.jsonl").open("a", encoding="utf-8")  # noqa: SIM115
+    exporter = ConsoleSpanExporter(out=out, formatter=lambda span: span.to_json(indent=None) + "\n")
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+
+
+def weather_agent(base_url: str) -> Agent[str]:
+    @tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {city}"
+
+    client = ChatClient(api_key=SECRET, base_url=base_url, backoff=FAST, max_retries=2)
+    return Agent("gpt-4", client=client, tools=[get_weather])
+
+
+def call_then_answer(body: dict[str, Any]) -> Reply:
+    if body["messages"][-1]["role"] == "user":
+        return Reply.call("get_weather", {"city": prompt_of(body)})
+    return Reply.text("It is sunny.")
+
+
+def test_actors_trace_each_row_under_the_drivers_span(cluster, tmp_path):
+    """The driver traces runs and has a span current: each actor (set up by `setup`) traces
+    each row's run as a child of it, in the driver's trace; neither the key nor the prompts
+    (contents are off by default) reach a span."""
+    import functools
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentkit import otel
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    otel.instrument(tracer_provider=provider)
+    folder = tmp_path / "spans"
+    folder.mkdir()
+    try:
+        with LoopbackServer(call_then_answer) as server:
+            url = server.base_url
+            rows = [{"id": str(n), "prompt": f"Town {n}"} for n in range(20)]
+            with provider.get_tracer("test").start_as_current_span("nightly batch") as job:
+                results = map_agents(
+                    ray.data.from_items(rows),
+                    lambda: weather_agent(url),
+                    actors=2,
+                    concurrency=4,
+                    batch_size=5,
+                    setup=functools.partial(export_spans_to, str(folder)),
+                )
+            assert all(row["ok"] for row in results.iter_rows())
+    finally:
+        otel.uninstrument()
+        provider.shutdown()
+    assert [span.name for span in exporter.get_finished_spans()] == ["nightly batch"]
+    files = list(folder.glob("spans-*.jsonl"))
+    text = "".join(path.read_text(encoding="utf-8") for path in files)
+    spans = [json.loads(line) for line in text.splitlines()]
+    trace_id = f"0x{job.get_span_context().trace_id:032x}"
+    assert {span["context"]["trace_id"] for span in spans} == {trace_id}
+    runs = {span["context"]["span_id"]: span for span in spans if span["name"] == "invoke_agent"}
+    assert len(runs) == 20  # one a row, each once
+    assert {span["parent_id"] for span in runs.values()} == {
+        f"0x{job.get_span_context().span_id:016x}"
+    }
+    children = Counter(
+        (span["name"], span["parent_id"] in runs)
+        for span in spans
+        if span["name"] != "invoke_agent"
+    )
+    assert children == {("chat gpt-4", True): 40, ("execute_tool get_weather", True): 20}
+    assert SECRET not in text
+    assert "Town 3" not in text
