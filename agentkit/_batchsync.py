@@ -155,17 +155,34 @@ def _check(
 def _on_a_thread(
     agent: Agent[Any], items: Iterable[BatchItem], concurrency: int
 ) -> Iterator[BatchResult]:
-    """`abatch` on an event loop of its own in a worker thread."""
-    handoff: queue.Queue[BatchResult | BaseException | None] = queue.Queue(concurrency)
+    """`abatch` on an event loop of its own in a worker thread.
+
+    The results that finish in one turn of that loop cross to the caller's thread together:
+    one wake-up of the caller (and one hand-over of the interpreter lock) for all of them,
+    not one each. At most two such lists wait, so a slow caller holds the batch back.
+    """
+    handoff: queue.Queue[list[BatchResult] | BaseException | None] = queue.Queue(2)
     stop = threading.Event()
 
     async def pump() -> None:
+        loop = asyncio.get_running_loop()
+        ready: list[BatchResult] = []
+
+        def hand_over() -> None:
+            if ready:
+                handoff.put(ready.copy())
+                ready.clear()
+
         try:
             async for result in _abatch(agent, items, concurrency=concurrency):
-                handoff.put(result)
+                if not ready:
+                    loop.call_soon(hand_over)
+                ready.append(result)
                 if stop.is_set():
                     return
+            hand_over()
         except BaseException as error:  # re-raised in the caller's thread
+            hand_over()
             handoff.put(error)
         else:
             handoff.put(None)
@@ -174,7 +191,10 @@ def _on_a_thread(
     thread = threading.Thread(target=asyncio.run, args=(pump(),), daemon=True)
     thread.start()
     try:
-        yield from _handed_over(handoff)
+        while (results := handoff.get()) is not None:
+            if isinstance(results, BaseException):
+                raise results
+            yield from results
     finally:
         stop.set()
         while thread.is_alive():  # unblock the pool if it waits to hand over a result

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import select
-import socket
 import ssl
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
@@ -175,7 +174,7 @@ def _join_writes(transport: httpx.HTTPTransport | httpx.AsyncHTTPTransport) -> N
         pool._network_backend = _JoinedBackend(backend)  # type: ignore[union-attr]
 
 
-def _readable(sock: socket.socket | None) -> bool:
+def _readable(sock: Any) -> bool:
     """Whether a read of `sock` would return at once (data, or the end): httpcore's check."""
     if sock is None or sock.fileno() < 0:
         return True
@@ -200,8 +199,9 @@ class _Joined:
         self._stream = stream
         self._held = b""
         self._fresh = True  # nothing written since the last read: hold the next write
+        # A `socket.socket`, or asyncio's and trio's wrappers of one: what has a `fileno()`.
         sock = stream.get_extra_info("socket")
-        self._socket = sock if isinstance(sock, socket.socket) else None
+        self._socket = sock if callable(getattr(sock, "fileno", None)) else None
 
     def _pieces(self, buffer: bytes) -> tuple[bytes, ...]:
         """What to write now for `buffer` (nothing: it is held)."""

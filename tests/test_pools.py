@@ -250,3 +250,23 @@ def test_user_clients_are_left_as_they_are() -> None:
     assert not isinstance(user._transport._pool._network_backend, _JoinedBackend)  # type: ignore[attr-defined]
     client.close()
     user.close()
+
+
+def test_idle_connections_are_checked_with_one_poll_on_asyncio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # anyio hands out asyncio's wrapper of the socket, not a `socket.socket`: it must still
+    # be found, or every check goes the slow way.
+    from agentkit import _pools
+
+    polled = []
+    monkeypatch.setattr(_pools, "_readable", lambda sock: polled.append(sock) or False)
+
+    async def twice(url: str) -> list[int]:
+        async with async_client() as client:
+            return [(await client.get(url)).status_code for _ in range(2)]
+
+    with LoopbackServer([]) as server:
+        assert asyncio.run(twice(f"{server.base_url}/models")) == [404, 404]
+    assert polled  # the second request found the first's connection idle and checked it
+    assert all(callable(getattr(sock, "fileno", None)) for sock in polled)
