@@ -14,8 +14,8 @@ from ._agent import (
     ToolChoice,
 )
 from ._arguments import ArgumentError
-from ._batch import BatchItem, BatchResult, abatch
-from ._batchsync import batch
+from ._batch import BatchItem, BatchResult
+from ._batchsync import abatch, batch
 from ._client import Backoff, ChatClient, ChatRequest, Timeout
 from ._exceptions import (
     AgentkitError,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,8 +107,11 @@ async def abatch(
     *,
     concurrency: int = 8,
     stop: asyncio.Event | None = None,
-) -> AsyncIterator[BatchResult]:
+) -> AsyncGenerator[BatchResult, None]:
     """Run every item through `agent`, at most `concurrency` at once, results as they finish.
+
+    The runner of one event loop, below every engine; `agentkit.abatch` is it with the
+    choice of worker processes on top.
 
     Args:
         agent: The agent to run each item with (one agent serves all runs).

@@ -205,22 +205,37 @@ async def _work(
             numbers.setdefault(item.id, []).append(number)
             yield item
 
+    # Results that finish in one turn of the loop go to the parent in one message (one
+    # pickle, one write here, one read there), sent as the loop turns. A worker that dies
+    # with results not yet sent loses nothing: the parent still holds those items.
+    ready: list[tuple[int, Any]] = []
+
+    def send_ready() -> None:
+        if ready:
+            send(("results", ready.copy()))
+            ready.clear()
+
     loop.add_reader(work.fileno(), receive)
     try:
         async for result in abatch(agent, items(), concurrency=concurrency, stop=stop):
             number = numbers[result.id].pop()
             if not numbers[result.id]:
                 del numbers[result.id]
+            if not ready:
+                loop.call_soon(send_ready)
             if settings is None:  # the caller wants the results themselves
-                send(("result", (number, _picklable(result))))
+                ready.append((number, _picklable(result)))
             else:
-                send(("result", (number, finished(result, agent, settings))))
+                ready.append((number, finished(result, agent, settings)))
     finally:
-        loop.remove_reader(work.fileno())
-        await started.aclose()
-        await agent.client.aclose()
-        if limiter is not None:
-            limiter.close()
+        try:
+            send_ready()  # also when a run stopped the batch: what finished is kept
+        finally:
+            loop.remove_reader(work.fileno())
+            await started.aclose()
+            await agent.client.aclose()
+            if limiter is not None:
+                limiter.close()
     send(("bye", None))
 
 
@@ -414,10 +429,10 @@ class Pool:
         try:
             while not worker.done and worker.work.poll():
                 kind, payload = worker.work.recv()
-                if kind == "result":
-                    number, result = payload
-                    if worker.items.pop(number, None) is not None:
-                        self._write(result)
+                if kind == "results":
+                    for number, result in payload:
+                        if worker.items.pop(number, None) is not None:
+                            self._write(result)
                 elif kind == "log":
                     self.status.write(payload)
                 elif kind == "bye":

@@ -2,6 +2,14 @@
 
 Run: python benchmarks/bench_batch.py [--seconds S] [--latency L] [--workers N,...]
          [--concurrency C,...] [--scaling-concurrency C] [--engine local|ray] [--resume-lines N]
+         [--memory-items N,...]
+
+The default run (about 4 minutes on two cores) prints every figure issue 13's goals are
+about, and a last block that sets each against its goal: c=64 on one worker (>= 90 % of
+the bound), c=256 on all cores (>= 90 % of min(bound, N x one worker's saturated rate)),
+the scaling from 1 to N workers (>= 0.85 x N), the simulator's CPU, and the peak memory per
+input size. The simulator shares the machine's cores with the client: read the figures with
+its CPU share in mind (on two cores, a simulator at 30 % of a core leaves the client 1.7).
 
 Each item is one request (a question answered in text), so the bound is `concurrency /
 latency` items a second. The simulator runs in its own process.
@@ -23,7 +31,12 @@ only; not counted): `--workers` is then the number of actors, which share the co
 The client CPU counts every process of the run (driver, raylet, actors), start-ups included,
 and is also printed per item, with the growth of the driver's peak memory.
 
-Part 3 (`--resume-lines N`): what `--resume` keeps in memory per finished id, scanning an
+Part 3 (`--memory-items`): peak memory (RSS) against the input size. For each size a fresh
+process runs `agentkit batch`'s job over that many items with all workers (the largest of
+`--workers`), at `--scaling-concurrency`; printed: the parent's peak RSS and the largest
+worker's. Flat in the input size is the goal.
+
+Part 4 (`--resume-lines N`): what `--resume` keeps in memory per finished id, scanning an
 output of N results.
 
 On a shared or busy machine absolute figures move a lot; compare the rows of one run.
@@ -73,6 +86,17 @@ def bench_agent(base_url: str, limiter: RateLimiter | None) -> Agent[str]:
     return Agent("gpt-3.5-turbo", client=client)
 
 
+#: Figures the last block sets against issue 13's goals, filled in by the parts as they run.
+GOALS: dict[str, Any] = {}
+
+
+def cores() -> int:
+    """The cores this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def part_one(base_url: str, server_pid: int, args: argparse.Namespace) -> None:
     rows = []
     for concurrency in args.concurrency:
@@ -90,6 +114,7 @@ def part_one(base_url: str, server_pid: int, args: argparse.Namespace) -> None:
         rate = count / seconds
         loads = (busy[0] / seconds, busy[1] / seconds)
         rows.append((concurrency, count, failed, seconds, rate, rate / bound, growth, loads))
+        GOALS[f"one worker c={concurrency}"] = (rate, rate / bound, loads)
     print(
         f"one process (agentkit.batch); latency {args.latency * 1000:.0f} ms, one request an item"
     )
@@ -254,6 +279,7 @@ def part_two(base_url: str, server_pid: int, args: argparse.Namespace) -> None:
         f"{'driver RSS growth':>17}"
     )
     single = rows[0][4] if rows and rows[0][0] == 1 else None
+    GOALS["scaling"] = (concurrency, bound, single, rows)
     for workers, count, failed, first, rate, busy, seconds, growth in rows:
         scaling = f"{rate / single:.2f}" if single else "-"
         print(
@@ -261,6 +287,102 @@ def part_two(base_url: str, server_pid: int, args: argparse.Namespace) -> None:
             f"{scaling:>10} {busy[0] / seconds:>15.0%} {busy[1] / seconds:>8.0%}"
             f" {busy[0] / count * 1000:>12.2f} ms {growth:>13.1f} MiB"
         )
+
+
+MEMORY_CHILD = """
+import functools, io, resource, sys
+sys.path.insert(0, {here!r})
+from pathlib import Path
+from bench_batch import bench_agent
+from agentkit._batchjob import BatchJob
+
+job = BatchJob(functools.partial(bench_agent, {base_url!r}), Path({source!r}), Path({out!r}),
+               settings={{}}, concurrency={concurrency}, workers={workers}, status=io.StringIO())
+status = job.run()
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if {workers} > 1 else 0
+print(status, job.progress.done, own, workers)
+"""
+
+
+def part_memory(base_url: str, args: argparse.Namespace) -> None:
+    """Peak RSS of a whole `agentkit batch` job (a fresh process each) per input size."""
+    workers = max(args.workers or [1])
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for size in args.memory_items:
+            source, out = Path(folder, f"in-{size}.jsonl"), Path(folder, f"out-{size}.jsonl")
+            source.write_text("".join(f'"Question {n}"\n' for n in range(size)))
+            code = MEMORY_CHILD.format(
+                here=str(Path(__file__).resolve().parent),
+                base_url=base_url,
+                source=str(source),
+                out=str(out),
+                concurrency=args.scaling_concurrency,
+                workers=workers,
+            )
+            started = time.perf_counter()
+            printed = subprocess.run(  # noqa: S603 - our own interpreter and code
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout.split()
+            seconds = time.perf_counter() - started
+            status, done, own, largest = (int(value) for value in printed[-4:])
+            rows.append((size, status, done, own / 1024, largest / 1024, seconds))
+    GOALS["memory"] = (workers, rows)
+    print()
+    print(
+        f"peak memory of agentkit batch's job by input size: {workers} worker(s), "
+        f"concurrency {args.scaling_concurrency}, a fresh process each"
+    )
+    print(f"{'items':>8} {'done':>8} {'parent peak RSS':>16} {'largest worker':>15} {'seconds':>8}")
+    for size, _, done, own, largest, seconds in rows:
+        worker = f"{largest:>11.1f} MiB" if workers > 1 else f"{'-':>15}"
+        print(f"{size:>8} {done:>8} {own:>12.1f} MiB {worker} {seconds:>8.1f}")
+
+
+def goals(args: argparse.Namespace) -> None:
+    """Each of issue 13's throughput and memory goals, with the figure measured for it."""
+    print()
+    print(
+        f"goals (issue 13), latency {args.latency * 1000:.0f} ms; {cores()} cores shared with the"
+    )
+    print("simulator (its CPU is in % of one core; the client's work is what is left):")
+    one = GOALS.get("one worker c=64")
+    if one is not None:
+        rate, share, (client, simulator) = one
+        print(
+            f"  c=64, one worker: {rate:.0f} items/s = {share:.1%} of the bound "
+            f"{64 / args.latency:.0f}/s"
+            f" (goal >= 90%: {'met' if share >= 0.9 else 'NOT met'}); CPU client {client:.0%},"
+            f" simulator {simulator:.0%}"
+        )
+    scaling = GOALS.get("scaling")
+    if scaling is not None and scaling[2]:
+        concurrency, bound, single, rows = scaling
+        workers, _, _, _, rate, busy, seconds, _ = max(rows, key=lambda row: row[0])
+        drive = workers * single
+        target = min(bound, drive)
+        print(
+            f"  c={concurrency}, {workers} workers: {rate:.0f} items/s = {rate / target:.1%} of "
+            f"min(bound {bound:.0f}/s, {workers} x one worker's {single:.0f}/s = {drive:.0f}/s)"
+            f" (goal >= 90%: {'met' if rate / target >= 0.9 else 'NOT met'})"
+        )
+        print(
+            f"  scaling 1 -> {workers} workers: {rate / single:.2f}x "
+            f"(goal >= {0.85 * workers:.2f}x:"
+            f" {'met' if rate / single >= 0.85 * workers else 'NOT met'}); CPU clients "
+            f"{busy[0] / seconds:.0%}, simulator {busy[1] / seconds:.0%}"
+        )
+    memory = GOALS.get("memory")
+    if memory is not None:
+        workers, rows = memory
+        sizes = ", ".join(f"{size:,}: {own:.0f}" for size, _, _, own, _, _ in rows)
+        spread = max(row[3] for row in rows) - min(row[3] for row in rows)
+        print(f"  parent's peak RSS ({workers} worker(s)) by items, MiB: {sizes}")
+        print(f"    (spread {spread:.1f} MiB; goal: flat in the input size)")
+        if workers > 1:
+            sizes = ", ".join(f"{size:,}: {big:.0f}" for size, _, _, _, big, _ in rows)
+            print(f"  largest worker's peak RSS by items, MiB: {sizes}")
 
 
 def part_three(lines: int) -> None:
@@ -302,11 +424,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="target length of each run")
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--concurrency", type=numbers, default=[1, 16, 64, 256])
-    parser.add_argument("--workers", type=numbers, default=[1, 2], help="part 2; '' skips it")
+    parser.add_argument("--workers", type=numbers, default=[1, cores()], help="part 2; '' skips it")
     parser.add_argument("--scaling-concurrency", type=int, default=256)
     parser.add_argument("--engine", choices=sorted(ENGINES), default="local")
     parser.add_argument(
-        "--resume-lines", type=int, default=0, help="part 3: scan an output of this many results"
+        "--memory-items",
+        type=numbers,
+        default=[2_000, 20_000, 100_000],
+        help="part 3: input sizes; '' skips it",
+    )
+    parser.add_argument(
+        "--resume-lines", type=int, default=0, help="part 4: scan an output of this many results"
     )
     args = parser.parse_args()
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and script
@@ -322,8 +450,11 @@ def main() -> None:
             part_one(base_url, server.pid, args)
         if args.workers:
             part_two(base_url, server.pid, args)
+        if args.memory_items:
+            part_memory(base_url, args)
         if args.resume_lines:
             part_three(args.resume_lines)
+        goals(args)
     finally:
         server.kill()
 

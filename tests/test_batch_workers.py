@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -11,10 +14,11 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from agentkit import Agent, BatchItem, UsageError, batch
+from agentkit import Agent, BatchItem, BatchResult, UsageError, abatch, batch
 from agentkit.cli import main
 from agentkit.testing import LoopbackServer, Reply
 
@@ -169,3 +173,96 @@ def broken_agent() -> Agent:
 def test_a_worker_that_cannot_build_its_agent_stops_the_run_with_the_reason():
     with pytest.raises(UsageError, match="could not build its agent: ImportError: No module"):
         list(batch(broken_agent, [BatchItem("1", "Q")], workers=2))
+
+
+async def numbered(count: int):
+    for n in range(count):
+        await asyncio.sleep(0)
+        yield BatchItem(str(n), f"Q{n}")
+
+
+def test_abatch_runs_in_worker_processes_and_leaves_its_event_loop_free():
+    ticks = 0
+
+    async def main(base_url: str) -> list[BatchResult]:
+        nonlocal ticks
+        stop_ticking = asyncio.Event()
+
+        async def tick() -> None:
+            nonlocal ticks
+            while not stop_ticking.is_set():
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        factory = functools.partial(make_agent, base_url)
+        results = [
+            result
+            async for result in abatch(
+                factory, numbered(60), workers=2, concurrency=8, requests_per_minute=60_000
+            )
+        ]
+        stop_ticking.set()
+        await ticker
+        return results
+
+    with LoopbackServer(echo, latency=0.01) as server:
+        started = time.monotonic()
+        results = asyncio.run(main(server.base_url))
+        seconds = time.monotonic() - started
+    assert sorted(int(r.id) for r in results) == list(range(60))
+    assert all(r.ok and r.output == f"answer to Q{r.id}" for r in results)
+    # The loop went on ticking while the workers started and ran (a blocked loop: ~1 tick).
+    assert ticks >= min(20, seconds * 100 / 4)
+
+
+def test_abatch_with_workers_stops_at_once_and_ends_them():
+    async def main(base_url: str) -> tuple[list[BatchResult], int]:
+        stop = asyncio.Event()
+        results = []
+        factory = functools.partial(make_agent, base_url)
+        async for result in abatch(factory, numbered(400), workers=2, concurrency=8, stop=stop):
+            results.append(result)
+            if len(results) == 5:
+                stop.set()
+        return results, len(multiprocessing.active_children())
+
+    with LoopbackServer(echo, latency=0.2) as server:
+        results, left = asyncio.run(main(server.base_url))
+    ids = [r.id for r in results]
+    assert 5 <= len(ids) < 400
+    assert len(set(ids)) == len(ids)
+    assert left == 0
+
+
+def test_leaving_abatch_early_ends_its_worker_processes():
+    async def main(base_url: str) -> list[str]:
+        factory = functools.partial(make_agent, base_url)
+        taken = []
+        async with contextlib.aclosing(
+            abatch(factory, [BatchItem(str(n), f"Q{n}") for n in range(400)], workers=2)
+        ) as results:
+            async for result in results:
+                taken.append(result.id)
+                if len(taken) == 3:
+                    break
+        return taken
+
+    with LoopbackServer(echo, latency=0.05) as server:
+        taken = asyncio.run(main(server.base_url))
+    assert len(taken) == 3
+    assert multiprocessing.active_children() == []
+
+
+def test_abatch_checks_its_arguments_before_starting_workers():
+    async def first(**arguments: Any) -> None:
+        async for _ in abatch(items=[BatchItem("1", "Q")], **arguments):
+            pass
+
+    agent = Agent("gpt-3.5-turbo", api_key="sk-test")
+    with pytest.raises(UsageError, match="pass a function that builds the agent"):
+        asyncio.run(first(agent=agent, workers=2))
+    with pytest.raises(UsageError, match="give the agent's ChatClient a rate_limiter"):
+        asyncio.run(first(agent=agent, requests_per_minute=60))
+    with pytest.raises(UsageError, match="could not build its agent: ImportError: No module"):
+        asyncio.run(first(agent=broken_agent, workers=2))
