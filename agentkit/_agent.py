@@ -110,8 +110,9 @@ class Agent(Generic[OutputT]):
         tools: Tools (`@tool` functions), plain typed functions, and toolsets (MCP servers,
             `agentkit.mcp`), whose tools are listed when the agent is entered (`with agent:`).
         system: Instructions sent first, unless the history already starts with some.
-        api_key: The key; defaults to the `GOAPI_KEY` environment variable.
-        base_url: Another OpenAI-compatible server (`https://host/v1`).
+        api_key: The key; defaults to `GOAPI_KEY`, else the key `agentkit keys set` stored.
+        base_url: Another OpenAI-compatible server (`https://host/v1`); defaults to
+            `GOAPI_BASE_URL`, else GoAPI.
         stream: Stream every request (the default; it gets past Cloudflare's 100 s limit).
         api_style: Force `"functions"` or `"tools"` instead of the catalog's choice.
         max_turns: The most requests one run may send.
