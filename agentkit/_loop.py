@@ -568,7 +568,7 @@ def agent_flow(
         # chat so far and what it used, from this one place.
         outcome = type(error).__name__
         if isinstance(error, (APIError, RunError)):
-            error.usage = run.usage
+            error.usage, error.cost = run.usage, run.cost()
             if isinstance(error, (APIError, ToolsetError)):
                 error.messages = tuple(messages)
         raise

@@ -137,23 +137,19 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from ._wire import dump_messages
 
     with _agent(args) as agent:
         result = agent.run(args.prompt)
     if args.json:
-        usage = result.usage
         print(
             json.dumps(
                 {
                     "output": result.output,
                     "turns": result.turns,
-                    "usage": {
-                        "requests": usage.requests,
-                        "prompt_tokens": usage.prompt_tokens,
-                        "completion_tokens": usage.completion_tokens,
-                        "tool_calls": usage.tool_calls,
-                    },
+                    "usage": asdict(result.usage),  # every field, as in batch output lines
                     "cost": result.cost,
                     "messages": dump_messages(result.messages),
                 },
