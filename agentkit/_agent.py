@@ -134,7 +134,9 @@ class Agent(Generic[OutputT]):
         log: Record every run (prompt, chat, usage, errors) in this `ConversationLog`.
         tool_choice: `"auto"` (the server's default), `"none"`, `"required"` or a tool's
             name. A forced choice (`"required"`, a name) applies to a run's first request
-            only, so the model can answer once it has the results.
+            only, so the model can answer once it has the results; but `"required"` with an
+            `output_type` asked for as a call (`final_result`) applies to every request,
+            so the model calls tools until it calls that one.
         output_mode: How a structured output is asked for: `"tool"` (as a call to the
             `final_result` function), `"native"` (as JSON text in a strict schema, for models
             whose catalog entry has `structured_output`), or `"auto"` (native where the model
