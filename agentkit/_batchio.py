@@ -312,8 +312,8 @@ class Finished:
 def finished(result: BatchResult, agent: Agent[Any], settings: str) -> Finished:
     """What the writer needs of `result`: its output line and its counts.
 
-    The cost is the run's own (`result.cost`: each model at its prices), not `agent`'s
-    model's price of all the tokens.
+    The cost is the run's own (`result.cost`: each model at its own prices, sub-agents
+    included); `agent`, the one that ran it, is not needed for it.
     """
     usage = result.usage
     return Finished(

@@ -1,10 +1,10 @@
 """What a command that talks to a model takes from its environment.
 
 Where to send requests (`--offline`, else `--base-url`, `GOAPI_BASE_URL`, GoAPI) and the key
-(`GOAPI_KEY`, else the one `agentkit keys set` stored), in the library's order
-(`_endpoint`), and the conversation log (on for
-`run` and `chat` unless `--no-log`, on for `batch` only with `--log`). The resolved values go
-onto the parsed arguments (`api_key`, `base_url`, `log_store`) for `cli._agent` to use.
+(`GOAPI_KEY`, else the one `agentkit keys set` stored), in the library's order (`_endpoint`),
+and the conversation log (on for `run` and `chat` unless `--no-log`, on for `batch` only with
+`--log`). The resolved values go onto the parsed arguments (`api_key`, `base_url`,
+`log_store`) for `cli._agent` to use.
 """
 
 from __future__ import annotations
