@@ -110,8 +110,9 @@ class Agent(Generic[OutputT]):
         tools: Tools (`@tool` functions), plain typed functions, and toolsets (MCP servers,
             `agentkit.mcp`), whose tools are listed when the agent is entered (`with agent:`).
         system: Instructions sent first, unless the history already starts with some.
-        api_key: The key; defaults to the `GOAPI_KEY` environment variable.
-        base_url: Another OpenAI-compatible server (`https://host/v1`).
+        api_key: The key; defaults to `GOAPI_KEY`, else the key `agentkit keys set` stored.
+        base_url: Another OpenAI-compatible server (`https://host/v1`); defaults to
+            `GOAPI_BASE_URL`, else GoAPI.
         stream: Stream every request (the default; it gets past Cloudflare's 100 s limit).
         api_style: Force `"functions"` or `"tools"` instead of the catalog's choice.
         max_turns: The most requests one run may send.
@@ -133,7 +134,9 @@ class Agent(Generic[OutputT]):
         log: Record every run (prompt, chat, usage, errors) in this `ConversationLog`.
         tool_choice: `"auto"` (the server's default), `"none"`, `"required"` or a tool's
             name. A forced choice (`"required"`, a name) applies to a run's first request
-            only, so the model can answer once it has the results.
+            only, so the model can answer once it has the results; but `"required"` with an
+            `output_type` asked for as a call (`final_result`) applies to every request,
+            so the model calls tools until it calls that one.
         output_mode: How a structured output is asked for: `"tool"` (as a call to the
             `final_result` function), `"native"` (as JSON text in a strict schema, for models
             whose catalog entry has `structured_output`), or `"auto"` (native where the model

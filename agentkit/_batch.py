@@ -64,6 +64,11 @@ class BatchResult:
     seconds: float = 0.0
     """How long the item took."""
 
+    cost: float | None = None
+    """What the run cost in USD, each model's tokens at its own prices (an agent that ran
+    as a tool at its model's), as `RunResult.cost`; `None` when a price or a token count is
+    unknown. An estimate when `usage.estimated`."""
+
     @property
     def ok(self) -> bool:
         """Whether the run gave an answer."""
@@ -82,15 +87,17 @@ async def _run_one(agent: Agent[Any], item: BatchItem) -> BatchResult:
         if isinstance(error, (RunError, APIError)) and error.messages is not None:
             messages = error.messages
         usage = getattr(error, "usage", None) or Usage()
+        cost = getattr(error, "cost", None)
         if isinstance(error, APIError):
             # The request that failed was sent too; its server reported no usage.
-            usage = usage + Usage(requests=1, unreported_requests=1)
+            usage, cost = usage + Usage(requests=1, unreported_requests=1), None
         return BatchResult(
             item.id,
             error=error,
             messages=tuple(messages),
             usage=usage,
             seconds=time.perf_counter() - started,
+            cost=cost,
         )
     return BatchResult(
         item.id,
@@ -98,6 +105,7 @@ async def _run_one(agent: Agent[Any], item: BatchItem) -> BatchResult:
         usage=result.usage,
         messages=result.messages,
         seconds=time.perf_counter() - started,
+        cost=result.cost,
     )
 
 

@@ -21,14 +21,14 @@ import itertools
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from ._agent import Agent
 from ._batch import BatchItem, BatchResult
 from ._exceptions import APIStatusError, UsageError
-from ._messages import Message, UserMessage
+from ._messages import Message, Usage, UserMessage
 from ._wire import dump_messages, load_messages
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "read_lines",
     "result_line",
     "scan_output",
+    "usage_record",
 ]
 
 #: The most bad lines one error lists (the count of the rest follows).
@@ -304,10 +305,16 @@ class Finished:
     tokens: int
     unreported: int
     cost: float | None
+    counted: int = 0
+    """Requests whose tokens agentkit counted (the server reported none): an estimate."""
 
 
 def finished(result: BatchResult, agent: Agent[Any], settings: str) -> Finished:
-    """What the writer needs of `result`: its output line and its counts."""
+    """What the writer needs of `result`: its output line and its counts.
+
+    The cost is the run's own (`result.cost`: each model at its own prices, sub-agents
+    included); `agent`, the one that ran it, is not needed for it.
+    """
     usage = result.usage
     return Finished(
         result.id,
@@ -315,25 +322,32 @@ def finished(result: BatchResult, agent: Agent[Any], settings: str) -> Finished:
         result_line(result, settings),
         usage.total_tokens or 0,
         usage.unreported_requests,
-        agent.model.cost(usage),
+        result.cost,
+        usage.counted_requests,
     )
+
+
+def usage_record(usage: Usage) -> dict[str, Any]:
+    """`usage` as the JSON of an output line: every field of `Usage`, as `RunResult` has it.
+
+    Examples:
+        >>> record = usage_record(Usage(requests=1, prompt_tokens=52, completion_tokens=9))
+        >>> record["prompt_tokens"], record["unreported_requests"], record["counted_requests"]
+        (52, 0, 0)
+    """
+    return asdict(usage)
 
 
 def result_line(result: BatchResult, settings: str) -> str:
     """The output line of one result (with its newline)."""
-    usage = result.usage
     record: dict[str, Any] = {
         "id": result.id,
         "ok": result.ok,
         "settings": settings,
         "output": _jsonable(result.output) if result.ok else None,
         "error": None if result.error is None else _error_record(result.error),
-        "usage": {
-            "requests": usage.requests,
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "tool_calls": usage.tool_calls,
-        },
+        "usage": usage_record(result.usage),
+        "cost": result.cost,
         "seconds": round(result.seconds, 3),
         "messages": dump_messages(result.messages),
     }

@@ -181,6 +181,7 @@ class BatchJob:
             progress.failed += 1
         progress.tokens += result.tokens
         progress.unreported += result.unreported
+        progress.counted += result.counted
         if result.cost is None:
             progress.unpriced += 1
         else:
@@ -199,6 +200,7 @@ class BatchJob:
             "skipped": self.progress.skipped,
             "tokens": self.progress.tokens,
             "unreported_requests": self.progress.unreported,
+            "counted_requests": self.progress.counted,
             "updated": time.time(),
         }
         temporary = self.checkpoint.with_name(self.checkpoint.name + ".tmp")

@@ -39,10 +39,11 @@ from typing import TYPE_CHECKING, Any
 
 from ._agent import Agent
 from ._batch import BatchItem, BatchResult, abatch
-from ._batchio import Finished, finished, item_id, parse_item
+from ._batchio import Finished, finished, item_id, parse_item, usage_record
 from ._batchprogress import StatusLine
 from ._exceptions import AgentkitError, UsageError
 from ._log import logger
+from ._messages import Usage
 from ._ratelimit import Lease, PermitLedger, RateLimiter
 
 if TYPE_CHECKING:
@@ -253,6 +254,7 @@ def _picklable(result: BatchResult) -> BatchResult:
             usage=result.usage,
             messages=result.messages,
             seconds=result.seconds,
+            cost=result.cost,
         )
     return result
 
@@ -511,7 +513,8 @@ def _died(
         "settings": settings,
         "output": None,
         "error": {"type": "WorkerDied", "message": message + " --retry-failed runs it again."},
-        "usage": {"requests": 0, "prompt_tokens": None, "completion_tokens": None, "tool_calls": 0},
+        "usage": usage_record(Usage()),
+        "cost": None,
         "seconds": 0.0,
         "messages": [],
     }

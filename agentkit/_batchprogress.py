@@ -33,6 +33,7 @@ class Progress:
     in_flight: int = 0
     tokens: int = 0
     unreported: int = 0
+    counted: int = 0  # requests whose tokens agentkit counted: the tokens and cost are estimates
     cost: float = 0.0
     unpriced: int = 0  # results whose cost is unknown (no token counts, or no prices)
     to_run: int | None = None  # items this run is to do, when known (for the ETA)
@@ -47,6 +48,8 @@ class Progress:
             money = f"${self.cost:.4f}"
         else:
             money = f"at least ${self.cost:.4f}" if self.cost else "cost unknown"
+        if self.counted and money != "cost unknown":
+            money += " (estimated)"
         finished = self.done + self.failed
         eta = ""
         if self.to_run is not None and finished < self.to_run and rate > 0:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import aclosing
@@ -33,6 +32,7 @@ import httpx
 
 from . import _instrument
 from ._body import BodyReader, Watchdog, set_read_timeout
+from ._endpoint import resolve_base_url, resolve_key
 from ._exceptions import APIError, RateLimitError, UsageError
 from ._log import logger, logger_at
 from ._messages import Message, ModelResponse, StreamDelta
@@ -109,10 +109,12 @@ class ChatClient:
     closed here.
 
     Args:
-        api_key: The key; default: the `GOAPI_KEY` environment variable.
+        api_key: The key; default: the `GOAPI_KEY` environment variable, else the key
+            `agentkit keys set` stored (a server other than GoAPI may need none).
         base_url: The API root (ending in `/v1`) for streamed and non-streamed requests.
-            Default: `https://api.goapi.xyz/v1` for streams and `https://proxy.goapi.xyz/v1`
-            for non-streamed requests, as GoAPI advises.
+            Default: the `GOAPI_BASE_URL` environment variable, else
+            `https://api.goapi.xyz/v1` for streams and `https://proxy.goapi.xyz/v1` for
+            non-streamed requests, as GoAPI advises.
         timeout: A `Timeout`, or a number of seconds for all four limits.
         max_retries: How often a failed request is sent again (0: never).
         http_client: An `httpx.Client` to use for the sync driver.
@@ -122,7 +124,8 @@ class ChatClient:
             workers): each attempt waits for its turn, and a 429 pauses all of them.
 
     Raises:
-        UsageError: No key was given and `GOAPI_KEY` is not set, or an argument is invalid.
+        UsageError: No key was found for GoAPI (the text says where agentkit looked), or an
+            argument is invalid.
 
     Examples:
         >>> from agentkit import UserMessage
@@ -144,18 +147,10 @@ class ChatClient:
         backoff: Backoff | None = None,
         rate_limiter: RateLimiter | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("GOAPI_KEY")
-        if not key:
-            raise UsageError(
-                "No API key: set the GOAPI_KEY environment variable "
-                "(export GOAPI_KEY=<your key>), or pass api_key=... to the client or agent."
-            )
-        if base_url is not None and not base_url.startswith(("http://", "https://")):
-            raise UsageError(f"base_url must start with http:// or https://, got {base_url!r}.")
         if max_retries < 0:
             raise UsageError(f"max_retries must be a whole number >= 0, got {max_retries!r}.")
-        self._key = key
-        self.base_url = base_url.rstrip("/") if base_url else None
+        self.base_url = resolve_base_url(base_url)
+        self._key = key = resolve_key(api_key, self.base_url)
         if timeout is None:
             timeout = Timeout()
         elif not isinstance(timeout, Timeout):

@@ -1,21 +1,22 @@
 """What a command that talks to a model takes from its environment.
 
-Where to send requests (`--offline`, `--base-url`, `GOAPI_BASE_URL`, else GoAPI), the key
-(`GOAPI_KEY`, else the one `agentkit keys set` stored), and the conversation log (on for
-`run` and `chat` unless `--no-log`, on for `batch` only with `--log`). The resolved values go
-onto the parsed arguments (`api_key`, `base_url`, `log_store`) for `cli._agent` to use.
+Where to send requests (`--offline`, else `--base-url`, `GOAPI_BASE_URL`, GoAPI) and the key
+(`GOAPI_KEY`, else the one `agentkit keys set` stored), in the library's order (`_endpoint`),
+and the conversation log (on for `run` and `chat` unless `--no-log`, on for `batch` only with
+`--log`). The resolved values go onto the parsed arguments (`api_key`, `base_url`,
+`log_store`) for `cli._agent` to use.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from ._endpoint import KEYLESS, resolve_base_url, resolve_key
 from ._exceptions import UsageError
 
 if TYPE_CHECKING:
@@ -24,12 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["NO_KEY", "OFFLINE_KEY", "command_environment"]
 
 NO_KEY = (
-    "No API key: set GOAPI_KEY (or store one with 'agentkit keys set'), "
+    "Set GOAPI_KEY or run 'agentkit keys set', "
     "or try it with no key and no network: --offline (a demo model and demo data)."
 )
 OFFLINE_KEY = "offline-demo"
-KEYLESS = "none"
-"""Sent to a `--base-url` server when no key is set: local servers (vLLM, Ollama) need none."""
 
 
 @contextlib.contextmanager
@@ -52,8 +51,8 @@ def command_environment(args: argparse.Namespace) -> Iterator[None]:
                 file=sys.stderr,
             )
         else:
-            args.base_url = args.base_url or os.environ.get("GOAPI_BASE_URL") or None
-            args.api_key = _key(args.base_url)
+            args.base_url = resolve_base_url(args.base_url, argument="--base-url")
+            args.api_key = resolve_key(None, args.base_url, argument=None, advice=NO_KEY)
         args.log_store = _log(args)
         yield
 
@@ -66,17 +65,6 @@ def _one_process(args: argparse.Namespace) -> None:
         raise UsageError("--offline runs the batch in this process: leave out --workers.")
     if hasattr(args, "workers"):
         args.workers = 1
-
-
-def _key(base_url: str | None) -> str:
-    from ._keys import stored_key
-
-    key = os.environ.get("GOAPI_KEY") or stored_key()
-    if key:
-        return key
-    if base_url:
-        return KEYLESS
-    raise UsageError(NO_KEY)
 
 
 def _log(args: argparse.Namespace) -> ConversationLog | None:

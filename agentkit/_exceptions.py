@@ -162,6 +162,8 @@ class APIError(AgentkitError):
         messages: The chat so far when the error ended an agent run (set by the run), else
             `None`.
         usage: What the run had used when the error ended it (set by the run), else `None`.
+        cost: What that usage cost in USD, each model's tokens at its own prices (set by the
+            run), else `None` (also when a price or a token count is unknown).
     """
 
     retryable: bool = False
@@ -172,6 +174,7 @@ class APIError(AgentkitError):
             self.retryable = retryable
         self.messages: tuple[Message, ...] | None = None
         self.usage: Usage | None = None
+        self.cost: float | None = None
         super().__init__(self.message)
 
 
@@ -405,11 +408,14 @@ class RunError(AgentkitError):
         messages: Every message of the run so far, the history included, so nothing is lost:
             pass them as `history=` to go on, or store them.
         usage: What the run had used when it stopped (set by the run), else `None`.
+        cost: What that usage cost in USD, each model's tokens at its own prices (set by the
+            run), else `None` (also when a price or a token count is unknown).
     """
 
     def __init__(self, message: str, *, messages: Sequence[Message] = ()) -> None:
         self.messages: tuple[Message, ...] = tuple(messages)
         self.usage: Usage | None = None
+        self.cost: float | None = None
         super().__init__(message)
 
 

@@ -1,4 +1,7 @@
-"""The API key the command uses: `GOAPI_KEY`, else the one `agentkit keys set` stored.
+"""The key `agentkit keys set` stores, for the command and the library alike.
+
+`ChatClient` and the command use it when neither an `api_key=` nor `GOAPI_KEY` gives one
+(the order is `_endpoint`'s).
 
 The key file is `keys.json` in the user's config dir (`agentkit keys path`), written whole
 (a temporary file renamed over it) with permissions 0600 in a 0700 directory, so that other

@@ -142,7 +142,8 @@ class RunPlan:
     on_refusal: OnRefusal = "raise"
     tool_choice: str | None = None
     """`"auto"`, `"none"`, `"required"` or a tool's name, as sent (the agent checked it).
-    A forced choice (`"required"`, a name) goes with the first request only."""
+    A forced choice (`"required"`, a name) goes with the first request only; `"required"` (or
+    the output tool's name) with a structured output given as a call goes with every one."""
     native_output: bool = False
     """The output comes as the reply's text, in the JSON `output_tool`'s schema describes
     (sent as `response_format`), instead of as a call to `output_tool`."""
@@ -496,8 +497,11 @@ def agent_flow(
     offered = tuple(plan.tools.values())
     native = plan.output_tool if plan.native_output else None
     # A forced choice goes with the first request only: forced again after each result, the
-    # model could never answer, and the run would end at max_turns.
-    forced = plan.tool_choice not in (None, "auto", "none")
+    # model could never answer, and the run would end at max_turns. Unless the answer is a
+    # call itself (the output tool): then "required" stays, until the model calls that tool.
+    answer = None if plan.native_output else plan.output_tool
+    keep = answer is not None and plan.tool_choice in ("required", answer.name)
+    forced = plan.tool_choice not in (None, "auto", "none") and not keep
     prompt_index = len(messages) - 1
     started = time.perf_counter()
     log.info("agentkit.run.start", model=plan.model.name, tools=len(offered))
@@ -568,7 +572,7 @@ def agent_flow(
         # chat so far and what it used, from this one place.
         outcome = type(error).__name__
         if isinstance(error, (APIError, RunError)):
-            error.usage = run.usage
+            error.usage, error.cost = run.usage, run.cost()
             if isinstance(error, (APIError, ToolsetError)):
                 error.messages = tuple(messages)
         raise

@@ -6,9 +6,11 @@ refused by `Agent` (a typo must not silently pick a wire style) unless the user 
 model takes functions: `api_style=`, a `ModelInfo`, or `catalog.register(ModelInfo(...))`,
 which also overrides our entries.
 
-Prices are GoAPI's, in US dollars per 1,000 tokens. GoAPI charges one fifth of OpenAI's list
-price for GPT-3.5 models; for GPT-4 models it publishes no discount, so OpenAI's list price
-of the time is used.
+Prices are in US dollars per 1,000 tokens. For the ten models GoAPI listed in 2023
+(`GOAPI_MODELS`) they are GoAPI's: one fifth of OpenAI's list price for GPT-3.5 models; for
+GPT-4 models it publishes no discount, so OpenAI's list price of the time is used. The newer
+models GoAPI's list gained later (`NEWER_MODELS`: gpt-4-turbo, gpt-4o, gpt-4.1) carry
+OpenAI's list prices, since GoAPI publishes none for them.
 """
 
 from __future__ import annotations
@@ -217,6 +219,57 @@ GOAPI_MODELS: tuple[ModelInfo, ...] = (
     ),
 )
 
+
+def _newer(
+    name: str,
+    window: int,
+    max_out: int,
+    p_in: float,
+    p_out: float,
+    *,
+    structured: bool = True,
+    vision: bool = True,
+) -> ModelInfo:
+    """A model of 2024 or later: `tools` style, `tool_choice: "required"`."""
+    return ModelInfo(
+        name,
+        style="tools",
+        context_window=window,
+        max_output_tokens=max_out,
+        vision=vision,
+        input_price=p_in,
+        output_price=p_out,
+        structured_output=structured,
+        tool_choice_required=True,
+    )
+
+
+# The models a GoAPI user types today. Prices: OpenAI's list prices (standard tier, USD per
+# 1K tokens: the per-1M price / 1000) from https://platform.openai.com/docs/pricing, as listed
+# from each model's release through 2025 and checked on 2026-11-30; windows and longest
+# replies from https://platform.openai.com/docs/models. Structured output (`json_schema`
+# with `strict`) came with gpt-4o-2024-08-06 and gpt-4o-mini; the `gpt-4o` alias points at
+# 2024-08-06 since 2024-10-02. GoAPI may charge less: register your own prices if so.
+#: Newer models GoAPI's list gained after 2023, with OpenAI's list prices (see above).
+NEWER_MODELS: tuple[ModelInfo, ...] = (
+    _newer("gpt-4-0125-preview", 128_000, 4_096, 0.01, 0.03, structured=False, vision=False),
+    _newer("gpt-4-turbo-preview", 128_000, 4_096, 0.01, 0.03, structured=False, vision=False),
+    _newer("gpt-4-turbo", 128_000, 4_096, 0.01, 0.03, structured=False),
+    _newer("gpt-4-turbo-2024-04-09", 128_000, 4_096, 0.01, 0.03, structured=False),
+    _newer("gpt-4o", 128_000, 16_384, 0.0025, 0.01),
+    _newer("gpt-4o-2024-05-13", 128_000, 4_096, 0.005, 0.015, structured=False),
+    _newer("gpt-4o-2024-08-06", 128_000, 16_384, 0.0025, 0.01),
+    _newer("gpt-4o-2024-11-20", 128_000, 16_384, 0.0025, 0.01),
+    _newer("gpt-4o-mini", 128_000, 16_384, 0.00015, 0.0006),
+    _newer("gpt-4o-mini-2024-07-18", 128_000, 16_384, 0.00015, 0.0006),
+    _newer("gpt-4.1", 1_047_576, 32_768, 0.002, 0.008),
+    _newer("gpt-4.1-2025-04-14", 1_047_576, 32_768, 0.002, 0.008),
+    _newer("gpt-4.1-mini", 1_047_576, 32_768, 0.0004, 0.0016),
+    _newer("gpt-4.1-mini-2025-04-14", 1_047_576, 32_768, 0.0004, 0.0016),
+    _newer("gpt-4.1-nano", 1_047_576, 32_768, 0.0001, 0.0004),
+    _newer("gpt-4.1-nano-2025-04-14", 1_047_576, 32_768, 0.0001, 0.0004),
+)
+
 #: Family rules for names the catalog does not list, tried in order (fnmatch patterns).
 FAMILY_RULES: tuple[tuple[str, ApiStyle | None], ...] = (
     ("*-0301*", None),
@@ -224,6 +277,13 @@ FAMILY_RULES: tuple[tuple[str, ApiStyle | None], ...] = (
     ("*-vision-preview*", None),
     ("*-0613*", "functions"),
     ("*-1106*", "tools"),
+    # Dated snapshots not listed (no window or price known); a typo still gets "did you mean".
+    ("gpt-4o-20[0-9][0-9]-*", "tools"),
+    ("gpt-4o-mini-20[0-9][0-9]-*", "tools"),
+    ("gpt-4.1-20[0-9][0-9]-*", "tools"),
+    ("gpt-4.1-mini-20[0-9][0-9]-*", "tools"),
+    ("gpt-4.1-nano-20[0-9][0-9]-*", "tools"),
+    ("gpt-4-turbo-20[0-9][0-9]-*", "tools"),
 )
 
 
@@ -245,7 +305,7 @@ class ModelCatalog:
 
     def __init__(
         self,
-        models: Iterable[ModelInfo] = GOAPI_MODELS,
+        models: Iterable[ModelInfo] = (*GOAPI_MODELS, *NEWER_MODELS),
         rules: Iterable[tuple[str, ApiStyle | None]] = FAMILY_RULES,
     ) -> None:
         self._models: dict[str, ModelInfo] = {m.name: m for m in models}
@@ -279,11 +339,17 @@ class ModelCatalog:
     def close_matches(self, name: str) -> list[str]:
         """Catalog names that look like `name`, best first (for "did you mean" messages).
 
+        Case does not count, as servers' own spellings vary (`GPT-4o`).
+
         Examples:
             >>> default_catalog.close_matches("gpt-3.5-turb")[:2]
             ['gpt-3.5-turbo', 'gpt-3.5-turbo-16k']
+            >>> default_catalog.close_matches("GPT4o-mini")[:1]
+            ['gpt-4o-mini']
         """
-        return difflib.get_close_matches(name, list(self._models), n=3, cutoff=0.6)
+        names = {known.lower(): known for known in self._models}
+        close = difflib.get_close_matches(name.lower(), list(names), n=3, cutoff=0.6)
+        return [names[lowered] for lowered in close]
 
     def __contains__(self, name: object) -> bool:
         return name in self._models

@@ -32,6 +32,7 @@ def _models(args: argparse.Namespace) -> int:
         fields = (
             *("style", "context_window", "max_output_tokens"),
             *("vision", "input_price", "output_price"),
+            *("structured_output", "tool_choice_required"),
         )
         models = [
             {"model": m.name, **{f: _number(getattr(m, f)) for f in fields}}
@@ -39,7 +40,7 @@ def _models(args: argparse.Namespace) -> int:
         ]
         print(json.dumps(models, indent=2))
         return 0
-    rows = [("model", "style", "context", "max out", "vision", "$/1K in", "$/1K out")]
+    rows = [("model", "style", "context", "max out", "vision", "schema", "$/1K in", "$/1K out")]
     rows += [
         (
             info.name,
@@ -47,14 +48,16 @@ def _models(args: argparse.Namespace) -> int:
             f"{info.context_window:,}" if info.context_window else "?",
             f"{info.max_output_tokens:,}" if info.max_output_tokens else "-",
             "yes" if info.vision else "no",
-            f"{info.input_price:.4f}" if info.input_price is not None else "?",
-            f"{info.output_price:.4f}" if info.output_price is not None else "?",
+            "yes" if info.structured_output else "no",
+            f"{info.input_price:.5f}" if info.input_price is not None else "?",
+            f"{info.output_price:.5f}" if info.output_price is not None else "?",
         )
         for info in default_catalog
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
     return 0
 
 
@@ -103,9 +106,11 @@ def _agent(args: argparse.Namespace, **extra: Any) -> Agent[str]:
     from ._models import ModelSettings, default_catalog
     from ._toolspec import load_tools
 
-    if args.model not in default_catalog and args.api_style is None:
+    if default_catalog.find(args.model) is None and args.api_style is None:
+        close = default_catalog.close_matches(args.model)
+        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise UsageError(
-            f"Unknown model {args.model!r}: 'agentkit models' lists the catalog. "
+            f"Unknown model {args.model!r}: 'agentkit models' lists the catalog.{hint} "
             "To use it anyway, say how it takes functions: --api-style tools (or functions)."
         )
     tools = [t for spec in args.tools for t in load_tools(spec)]
@@ -137,23 +142,19 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from ._wire import dump_messages
 
     with _agent(args) as agent:
         result = agent.run(args.prompt)
     if args.json:
-        usage = result.usage
         print(
             json.dumps(
                 {
                     "output": result.output,
                     "turns": result.turns,
-                    "usage": {
-                        "requests": usage.requests,
-                        "prompt_tokens": usage.prompt_tokens,
-                        "completion_tokens": usage.completion_tokens,
-                        "tool_calls": usage.tool_calls,
-                    },
+                    "usage": asdict(result.usage),  # every field, as in batch output lines
                     "cost": result.cost,
                     "messages": dump_messages(result.messages),
                 },

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from agentkit import __version__
+from agentkit import __version__, default_catalog
 from agentkit.cli import main
 
 
@@ -47,7 +47,7 @@ def test_models_prints_the_catalog(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:2] == ["model", "style"]
     assert any(line.split()[:2] == ["gpt-3.5-turbo-1106", "tools"] for line in lines)
-    assert len(lines) == 11
+    assert len(lines) == 1 + len(default_catalog)
 
 
 def test_models_as_json_gives_numbers(capsys):
@@ -64,6 +64,8 @@ def test_models_as_json_gives_numbers(capsys):
         "vision": False,
         "input_price": turbo["input_price"],
         "output_price": turbo["output_price"],
+        "structured_output": False,
+        "tool_choice_required": False,
     }
     assert isinstance(turbo["input_price"], float)
     assert str(turbo["input_price"]) == f"{turbo['input_price']:.12g}"  # no float noise

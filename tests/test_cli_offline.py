@@ -93,8 +93,9 @@ def test_without_a_key_one_line_says_both_ways():
     done = agentkit("run", "hi")
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        "agentkit: No API key: set GOAPI_KEY (or store one with 'agentkit keys set'), or try it "
-        "with no key and no network: --offline (a demo model and demo data)."
+        f"agentkit: No API key: GOAPI_KEY is not set and no key is stored in "
+        f"{user_dir('CONFIG') / 'keys.json'}. Set GOAPI_KEY or run 'agentkit keys set', or try "
+        "it with no key and no network: --offline (a demo model and demo data)."
     ]
 
 

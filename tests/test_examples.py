@@ -135,6 +135,29 @@ def test_online_an_api_error_is_one_line(
     assert capsys.readouterr().out.startswith("Online: talking to GoAPI (gpt-3.5-turbo).")
 
 
+def test_a_stored_key_takes_the_examples_online(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """`agentkit keys set` and no GOAPI_KEY: online, as the library is (here to a loopback
+    GoAPI at GOAPI_BASE_URL, which is sent the stored key)."""
+    from agentkit._keys import store_key
+
+    real = socket.getaddrinfo
+
+    def loopback_only(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in ("127.0.0.1", "localhost"):  # the real weather service: no network
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
+    store_key("sk-stored-0123456789")
+    with LoopbackServer(DemoModel()) as server:
+        monkeypatch.setenv("GOAPI_BASE_URL", server.base_url)
+        run_example("weather_agent.py", monkeypatch, code=1)
+    assert capsys.readouterr().out.startswith(f"Online: talking to {server.base_url}")
+    assert server.headers[0]["authorization"] == "Bearer sk-stored-0123456789"
+
+
 def test_online_an_unreachable_weather_service_is_an_error_not_the_answer(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
