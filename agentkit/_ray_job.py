@@ -39,6 +39,7 @@ from ._batchio import Finished, finished, parse_item
 from ._batchjob import BatchJob
 from ._batchpool import AgentFactory
 from ._exceptions import AgentkitError, UsageError
+from ._keys import stored_key
 from .ray import RateBudget, _ActorStart, _AgentWorker, _map
 
 try:
@@ -206,8 +207,8 @@ def use_ray(job: BatchJob, *, address: str | None, actors: int | None) -> None:
     `job.concurrency` is then the conversations in flight in each actor; `actors` defaults
     to the cluster's CPUs (an actor takes one). The job's rate limits become one
     `RateBudget` for the cluster, shared with any other job on it that names the same
-    limits. The key (`GOAPI_KEY`) goes to the actors with their agent factory, so that the
-    cluster's machines need not have it set.
+    limits. The driver's key (`GOAPI_KEY`, else the one `agentkit keys set` stored) goes to
+    the actors with their agent factory, so that the cluster's machines need not have it.
     """
     if actors is not None and actors < 1:
         raise UsageError(f"--actors must be at least 1, not {actors}.")
@@ -216,7 +217,7 @@ def use_ray(job: BatchJob, *, address: str | None, actors: int | None) -> None:
     budget = RateBudget(rpm, tpm) if rpm or tpm else None
     cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
     job.engine = RayEngine(
-        _Keyed(job.factory, os.environ.get("GOAPI_KEY")),
+        _Keyed.of_driver(job.factory),
         settings=job.settings,
         actors=actors or max(cpus, 1),
         concurrency=job.concurrency,
@@ -231,6 +232,11 @@ class _Keyed:
     def __init__(self, make_agent: AgentFactory, key: str | None) -> None:
         self.make_agent = make_agent
         self._key = key
+
+    @classmethod
+    def of_driver(cls, make_agent: AgentFactory) -> _Keyed:
+        """`make_agent` with the driver's key: `GOAPI_KEY`, else the stored one."""
+        return cls(make_agent, os.environ.get("GOAPI_KEY") or stored_key())
 
     def __repr__(self) -> str:  # never show the key (Ray prints actor arguments in errors)
         return f"_Keyed({self.make_agent!r})"

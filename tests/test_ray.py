@@ -556,3 +556,23 @@ def test_actors_trace_each_row_under_the_drivers_span(cluster, tmp_path):
     assert children == {("chat gpt-4", True): 40, ("execute_tool get_weather", True): 20}
     assert SECRET not in text
     assert "Town 3" not in text
+
+
+def test_the_actors_get_the_key_the_driver_stored_when_goapi_key_is_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentkit._keys import store_key
+    from agentkit._ray_job import _Keyed
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setenv("GOAPI_KEY", "")  # recorded, so the key the actor sets is undone
+    monkeypatch.delenv("GOAPI_KEY")
+    store_key("sk-stored")
+    keyed = ray.cloudpickle.loads(ray.cloudpickle.dumps(_Keyed.of_driver(lambda limiter: limiter)))
+    assert "sk-stored" not in repr(keyed)
+    store_key("sk-other")  # the actor's machine knows nothing of the driver's file
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "elsewhere"))
+    assert keyed("limiter") == "limiter"
+    assert os.environ["GOAPI_KEY"] == "sk-stored"
+    monkeypatch.setenv("GOAPI_KEY", "sk-env")
+    assert _Keyed.of_driver(lambda limiter: limiter)._key == "sk-env"
