@@ -402,10 +402,8 @@ class ChatClient:
 
     def complete(self, request: ChatRequest) -> ModelResponse:
         """Send `request` and return the whole answer (retrying as `stream` does)."""
-        for item in self.stream(request):
-            if isinstance(item, ModelResponse):
-                return item
-        raise AssertionError("stream() ended without a ModelResponse")  # pragma: no cover
+        (response,) = self.stream(request)  # without `deliver`: the answer only, then the end
+        return cast(ModelResponse, response)
 
     # ----------------------------------------------------------------- async driver
 
@@ -525,7 +523,7 @@ class ChatClient:
 
     async def acomplete(self, request: ChatRequest) -> ModelResponse:
         """Send `request` and return the whole answer (retrying as `astream` does)."""
-        async for item in self.astream(request):
-            if isinstance(item, ModelResponse):
-                return item
-        raise AssertionError("astream() ended without a ModelResponse")  # pragma: no cover
+        # Run to the generator's end: one left suspended is closed by the loop's finalizer
+        # hook (a task and a wake-up of the loop).
+        (response,) = [item async for item in self.astream(request)]
+        return cast(ModelResponse, response)
