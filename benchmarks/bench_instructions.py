@@ -78,9 +78,9 @@ def floor_loops(
     http = httpx.Client()
     if pools == 1:
         clients = [httpx.AsyncClient()]
-    else:
+    else:  # under callgrind 64 conversations at once run slowly enough to pass httpx's 5 s
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=8, keepalive_expiry=30)
-        clients = [httpx.AsyncClient(limits=limits) for _ in range(pools)]
+        clients = [httpx.AsyncClient(limits=limits, timeout=60) for _ in range(pools)]
     busy = [0] * pools
     offer = (
         {"tools": peers.TOOLS} if style == "tools" else {"functions": [peers.TOOLS[0]["function"]]}
@@ -227,6 +227,13 @@ def child_command(base_url: str, args: argparse.Namespace) -> list[str]:
     ]  # fmt: skip
 
 
+def checked(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    """`done`, or exit with the end of what the measured process wrote to stderr."""
+    if done.returncode != 0:
+        sys.exit(f"bench_instructions: the measured process failed:\n{done.stderr[-3000:]}")
+    return done
+
+
 def count_instructions(base_url: str, args: argparse.Namespace) -> dict[str, float]:
     """{label: instructions per conversation}, under callgrind."""
     with tempfile.TemporaryDirectory() as out:
@@ -235,8 +242,8 @@ def count_instructions(base_url: str, args: argparse.Namespace) -> dict[str, flo
             f"--callgrind-out-file={out}/cg.%p", *child_command(base_url, args),
         ]  # fmt: skip
         env = {**os.environ, "PYTHONHASHSEED": "0"}
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)  # noqa: S603
-        labels = json.loads(done.stdout.strip().splitlines()[-1])
+        done = subprocess.run(command, capture_output=True, text=True, env=env)  # noqa: S603
+        labels = json.loads(checked(done).stdout.strip().splitlines()[-1])
         dumps = sorted(Path(out).glob("cg.*.*"), key=lambda p: int(p.suffix[1:]))
         totals = [int(re.search(r"^totals: (\d+)", d.read_text(), re.M)[1]) for d in dumps]  # type: ignore[index]
     # Dump 2k+1 ends a warm-up, dump 2k+2 a measured phase.
@@ -254,8 +261,8 @@ def count_syscalls(base_url: str, args: argparse.Namespace) -> dict[str, collect
     with tempfile.TemporaryDirectory() as out:
         trace = Path(out) / "trace"
         command = ["strace", "-f", "-qq", "-o", str(trace), *child_command(base_url, args)]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
-        labels = json.loads(done.stdout.strip().splitlines()[-1])
+        done = subprocess.run(command, capture_output=True, text=True)  # noqa: S603
+        labels = json.loads(checked(done).stdout.strip().splitlines()[-1])
         phases: list[collections.Counter[str]] = [collections.Counter()]
         with trace.open() as lines:
             for line in lines:
