@@ -422,8 +422,9 @@ class Agent(Generic[OutputT]):
         config, flow = self._start(prompt, output_type, options)
         # Run to the driver's end: an async generator left suspended is closed by the event
         # loop's finalizer hook, a task and a wake-up of the loop for every run.
-        events = [event async for event in self._adrive(config, flow, deliver=False)]
-        return cast(RunFinished[Any], events[-1]).result
+        async for event in self._adrive(config, flow, deliver=False):
+            finished = event  # the only one: RunFinished
+        return cast(RunFinished[Any], finished).result
 
     @overload
     def astream(

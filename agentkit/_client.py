@@ -420,8 +420,6 @@ class ChatClient:
         Raises:
             APIError: The request failed after the retries it was allowed.
         """
-        import anyio  # only the async driver needs it (30 ms to import)
-
         plan = RetryPlan(max_retries=self.max_retries, backoff=self.backoff, stream=request.stream)
         while True:
             delivered = False
@@ -436,6 +434,8 @@ class ChatClient:
                 wait = self._retry_wait(plan, request, error, delivered)
                 if wait is None:
                     raise
+                import anyio  # imported when first needed (30 ms), as are the others below
+
                 await (self.backoff.asleep or anyio.sleep)(wait)
                 continue
             yield final
@@ -445,11 +445,11 @@ class ChatClient:
         self, request: ChatRequest, plan: RetryPlan, deliver: bool
     ) -> AsyncIterator[Item]:
         """One attempt: yields the deltas if `deliver` (else only reads them), then the answer."""
-        import anyio
-
         send = self._prepare(request, plan.stream)
         wait = self._reserve(send)
         if wait > 0:
+            import anyio
+
             await (self.backoff.asleep or anyio.sleep)(wait)
         pools = await self._async_pools()
         if pools is None:
@@ -471,8 +471,6 @@ class ChatClient:
         send: _Send,
         deliver: bool,
     ) -> AsyncIterator[Item]:
-        import anyio
-
         self._log_request(request, plan.attempt, send)
         clock = Clock(self.timeout)
         reader: BodyReader | None = None
@@ -498,7 +496,9 @@ class ChatClient:
                         try:
                             if watchdog is not None:
                                 data = await watchdog.read(chunks, clock.limit())
-                            else:
+                            else:  # not on asyncio (trio): a cancel scope per read
+                                import anyio
+
                                 with anyio.fail_after(clock.limit()):
                                     data = await anext(chunks)
                         except StopAsyncIteration:
