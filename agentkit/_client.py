@@ -95,7 +95,7 @@ class ChatRequest:
 class _Send:
     """What one attempt sends: the streamed or the non-streamed form of the request."""
 
-    url: str
+    url: httpx.URL
     content: bytes
     headers: Mapping[str, str]
     stream: bool
@@ -181,6 +181,9 @@ class ChatClient:
             )
             for stream in (False, True)
         }
+        # The endpoint, parsed once per base URL: httpx parses a URL given as text again for
+        # every request (some 15 µs), and takes a parsed one as it is.
+        self._urls: dict[str, httpx.URL] = {}
 
     def __repr__(self) -> str:
         where = self.base_url or f"{STREAM_BASE_URL} (non-streamed: {PROXY_BASE_URL})"
@@ -247,8 +250,11 @@ class ChatClient:
             stream=stream,
         )
         base = self.base_url or (STREAM_BASE_URL if stream else PROXY_BASE_URL)
+        url = self._urls.get(base)
+        if url is None:
+            url = self._urls[base] = httpx.URL(f"{base}/chat/completions")
         return _Send(
-            url=f"{base}/chat/completions",
+            url=url,
             content=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
             headers=self._headers[stream],
             stream=stream,
