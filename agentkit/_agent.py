@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar, cast, overload
 
 from . import _instrument
 from ._bookkeeping import check_history
@@ -390,10 +390,10 @@ class Agent(Generic[OutputT]):
             UsageError: An override cannot work (the text says why); nothing was sent.
         """
         config, flow = self._start(prompt, output_type, options)
-        for event in self._drive(config, flow, deliver=False):
-            if isinstance(event, RunFinished):
-                return event.result
-        raise AssertionError("unreachable: the driver always ends with RunFinished")
+        # Without `deliver` the driver yields only `RunFinished`, then ends: the loop runs it
+        # to its end, so no suspended generator is left for the garbage collector to close.
+        (finished,) = self._drive(config, flow, deliver=False)
+        return cast(RunFinished[Any], finished).result
 
     @overload
     def stream(self, prompt: Prompt, **options: Unpack[RunOptions]) -> Iterator[AgentEvent]: ...
@@ -423,10 +423,11 @@ class Agent(Generic[OutputT]):
     ) -> RunResult[Any]:
         """The async `run`: tools of one reply run concurrently, sync ones in threads."""
         config, flow = self._start(prompt, output_type, options)
+        # Run to the driver's end: an async generator left suspended is closed by the event
+        # loop's finalizer hook, a task and a wake-up of the loop for every run.
         async for event in self._adrive(config, flow, deliver=False):
-            if isinstance(event, RunFinished):
-                return event.result
-        raise AssertionError("unreachable: the driver always ends with RunFinished")
+            finished = event  # the only one: RunFinished
+        return cast(RunFinished[Any], finished).result
 
     @overload
     def astream(
@@ -610,6 +611,7 @@ class Agent(Generic[OutputT]):
         )
 
     def _drive(self, config: RunConfig, flow: Flow, *, deliver: bool) -> Iterator[AgentEvent]:
+        """Do what the loop asks; yield its events if `deliver`, and always `RunFinished` last."""
         sent: Any = None
         while True:
             try:
@@ -634,7 +636,8 @@ class Agent(Generic[OutputT]):
             elif isinstance(action, Approve):
                 sent = tuple(decide_sync(self.approve, call) for call in action.calls)
             else:
-                yield from action.events
+                if deliver:
+                    yield from action.events
                 sent = None
 
     async def _adrive(
@@ -669,6 +672,7 @@ class Agent(Generic[OutputT]):
             elif isinstance(action, Approve):
                 sent = [await decide_async(self.approve, call) for call in action.calls]
             else:
-                for event in action.events:
-                    yield event
+                if deliver:
+                    for event in action.events:
+                        yield event
                 sent = None

@@ -95,7 +95,7 @@ class ChatRequest:
 class _Send:
     """What one attempt sends: the streamed or the non-streamed form of the request."""
 
-    url: str
+    url: httpx.URL
     content: bytes
     headers: Mapping[str, str]
     stream: bool
@@ -176,6 +176,9 @@ class ChatClient:
             )
             for stream in (False, True)
         }
+        # The endpoint, parsed once per base URL: httpx parses a URL given as text again for
+        # every request (some 15 µs), and takes a parsed one as it is.
+        self._urls: dict[str, httpx.URL] = {}
 
     def __repr__(self) -> str:
         where = self.base_url or f"{STREAM_BASE_URL} (non-streamed: {PROXY_BASE_URL})"
@@ -242,8 +245,11 @@ class ChatClient:
             stream=stream,
         )
         base = self.base_url or (STREAM_BASE_URL if stream else PROXY_BASE_URL)
+        url = self._urls.get(base)
+        if url is None:
+            url = self._urls[base] = httpx.URL(f"{base}/chat/completions")
         return _Send(
-            url=f"{base}/chat/completions",
+            url=url,
             content=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
             headers=self._headers[stream],
             stream=stream,
@@ -397,10 +403,8 @@ class ChatClient:
 
     def complete(self, request: ChatRequest) -> ModelResponse:
         """Send `request` and return the whole answer (retrying as `stream` does)."""
-        for item in self.stream(request):
-            if isinstance(item, ModelResponse):
-                return item
-        raise AssertionError("stream() ended without a ModelResponse")  # pragma: no cover
+        (response,) = self.stream(request)  # without `deliver`: the answer only, then the end
+        return cast(ModelResponse, response)
 
     # ----------------------------------------------------------------- async driver
 
@@ -417,8 +421,6 @@ class ChatClient:
         Raises:
             APIError: The request failed after the retries it was allowed.
         """
-        import anyio  # only the async driver needs it (30 ms to import)
-
         plan = RetryPlan(max_retries=self.max_retries, backoff=self.backoff, stream=request.stream)
         while True:
             delivered = False
@@ -433,6 +435,8 @@ class ChatClient:
                 wait = self._retry_wait(plan, request, error, delivered)
                 if wait is None:
                     raise
+                import anyio  # imported when first needed (30 ms), as are the others below
+
                 await (self.backoff.asleep or anyio.sleep)(wait)
                 continue
             yield final
@@ -442,11 +446,11 @@ class ChatClient:
         self, request: ChatRequest, plan: RetryPlan, deliver: bool
     ) -> AsyncIterator[Item]:
         """One attempt: yields the deltas if `deliver` (else only reads them), then the answer."""
-        import anyio
-
         send = self._prepare(request, plan.stream)
         wait = self._reserve(send)
         if wait > 0:
+            import anyio
+
             await (self.backoff.asleep or anyio.sleep)(wait)
         pools = await self._async_pools()
         if pools is None:
@@ -468,8 +472,6 @@ class ChatClient:
         send: _Send,
         deliver: bool,
     ) -> AsyncIterator[Item]:
-        import anyio
-
         self._log_request(request, plan.attempt, send)
         clock = Clock(self.timeout)
         reader: BodyReader | None = None
@@ -495,7 +497,9 @@ class ChatClient:
                         try:
                             if watchdog is not None:
                                 data = await watchdog.read(chunks, clock.limit())
-                            else:
+                            else:  # not on asyncio (trio): a cancel scope per read
+                                import anyio
+
                                 with anyio.fail_after(clock.limit()):
                                     data = await anext(chunks)
                         except StopAsyncIteration:
@@ -520,7 +524,7 @@ class ChatClient:
 
     async def acomplete(self, request: ChatRequest) -> ModelResponse:
         """Send `request` and return the whole answer (retrying as `astream` does)."""
-        async for item in self.astream(request):
-            if isinstance(item, ModelResponse):
-                return item
-        raise AssertionError("astream() ended without a ModelResponse")  # pragma: no cover
+        # Run to the generator's end: one left suspended is closed by the loop's finalizer
+        # hook (a task and a wake-up of the loop).
+        (response,) = [item async for item in self.astream(request)]
+        return cast(ModelResponse, response)

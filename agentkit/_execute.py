@@ -88,7 +88,10 @@ async def run_tool_async(planned: PlannedCall) -> ToolOutcome:
             pending = tool.invoke(planned.values, planned.ctx)
         else:
             pending = asyncio.to_thread(tool.invoke, planned.values, planned.ctx)
-        value = await asyncio.wait_for(pending, tool.timeout)
+        if tool.timeout is None:  # the usual case: awaited directly, one coroutine fewer
+            value = await pending
+        else:
+            value = await asyncio.wait_for(pending, tool.timeout)
     except Exception as error:
         return ToolOutcome(error=error, seconds=time.perf_counter() - started)
     return ToolOutcome(value=value, seconds=time.perf_counter() - started)

@@ -20,6 +20,7 @@ text) live in `_bookkeeping`. The loop never sees JSON or HTTP.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,7 +39,7 @@ from ._exceptions import (
     ToolsetError,
     UsageLimitExceeded,
 )
-from ._log import logger
+from ._log import logger_at
 from ._messages import (
     Message,
     ModelResponse,
@@ -386,14 +387,15 @@ class _Run:
             )
 
         if planned:
-            log = logger()
-            for _, planned_call in planned:
-                log.info(
-                    "agentkit.tool.call",
-                    tool=planned_call.tool.name,
-                    call_id=planned_call.call.id,
-                    retry=planned_call.ctx.retry,
-                )
+            log = logger_at(logging.INFO)
+            if log is not None:  # else nobody would see the events: none are built
+                for _, planned_call in planned:
+                    log.info(
+                        "agentkit.tool.call",
+                        tool=planned_call.tool.name,
+                        call_id=planned_call.call.id,
+                        retry=planned_call.ctx.retry,
+                    )
             outcomes: Sequence[ToolOutcome] = yield RunTools(tuple(p for _, p in planned))
             for (index, planned_call), outcome in zip(planned, outcomes, strict=True):
                 results[index] = self.record(planned_call, outcome)
@@ -441,14 +443,16 @@ class _Run:
     def record(self, planned: PlannedCall, outcome: ToolOutcome) -> ToolResult:
         """Turn what a call gave into its result message (or raise, per `on_tool_error`)."""
         error, call, tool = outcome.error, planned.call, planned.tool
-        status = "ok" if error is None else "retry" if isinstance(error, ToolRetry) else "error"
-        logger().info(
-            "agentkit.tool.result",
-            tool=tool.name,
-            call_id=call.id,
-            outcome=status,
-            seconds=round(outcome.seconds, 6),
-        )
+        log = logger_at(logging.INFO)
+        if log is not None:
+            status = "ok" if error is None else "retry" if isinstance(error, ToolRetry) else "error"
+            log.info(
+                "agentkit.tool.result",
+                tool=tool.name,
+                call_id=call.id,
+                outcome=status,
+                seconds=round(outcome.seconds, 6),
+            )
         if error is None:
             value = outcome.value
             if isinstance(value, RunResult):  # an agent ran as this tool: its usage is ours
@@ -493,7 +497,7 @@ def agent_flow(
         ToolsetError: A toolset (an MCP server) stopped working during a reply's calls.
     """
     run = _Run(plan, messages, deps)
-    log = logger()
+    log = logger_at(logging.INFO)  # None: the run's events are not built
     offered = tuple(plan.tools.values())
     native = plan.output_tool if plan.native_output else None
     # A forced choice goes with the first request only: forced again after each result, the
@@ -504,7 +508,8 @@ def agent_flow(
     forced = plan.tool_choice not in (None, "auto", "none") and not keep
     prompt_index = len(messages) - 1
     started = time.perf_counter()
-    log.info("agentkit.run.start", model=plan.model.name, tools=len(offered))
+    if log is not None:
+        log.info("agentkit.run.start", model=plan.model.name, tools=len(offered))
     outcome = "error"
     counter = plan.counter
     try:
@@ -577,14 +582,15 @@ def agent_flow(
                 error.messages = tuple(messages)
         raise
     finally:
-        usage = run.usage
-        log.info(
-            "agentkit.run.end",
-            outcome=outcome,
-            turns=run.turns,
-            requests=usage.requests,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            tool_calls=usage.tool_calls,
-            seconds=round(time.perf_counter() - started, 6),
-        )
+        if log is not None:  # as run.start was: the two always come in pairs
+            usage = run.usage
+            log.info(
+                "agentkit.run.end",
+                outcome=outcome,
+                turns=run.turns,
+                requests=usage.requests,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                tool_calls=usage.tool_calls,
+                seconds=round(time.perf_counter() - started, 6),
+            )
