@@ -12,15 +12,14 @@ import httpx
 import pytest
 
 from agentkit import Agent, ChatClient
-from agentkit._pools import (
+from agentkit._joined import (
     JOIN_LIMIT,
     _JoinedAsyncBackend,
     _JoinedAsyncStream,
     _JoinedBackend,
     _JoinedStream,
-    async_client,
-    sync_client,
 )
+from agentkit._pools import async_client, sync_client
 from agentkit.testing import LoopbackServer, Reply
 
 
@@ -257,10 +256,10 @@ def test_idle_connections_are_checked_with_one_poll_on_asyncio(
 ) -> None:
     # anyio hands out asyncio's wrapper of the socket, not a `socket.socket`: it must still
     # be found, or every check goes the slow way.
-    from agentkit import _pools
+    from agentkit import _joined
 
     polled = []
-    monkeypatch.setattr(_pools, "_readable", lambda sock: polled.append(sock) or False)
+    monkeypatch.setattr(_joined, "_readable", lambda sock: polled.append(sock) or False)
 
     async def twice(url: str) -> list[int]:
         async with async_client() as client:
