@@ -1030,8 +1030,8 @@ How to reproduce, from the root of the checkout (`.venv-bench/` is git-ignored):
 
 ```bash
 python3 -m venv .venv-bench && .venv-bench/bin/pip install -e ".[bench]"
-.venv-bench/bin/python benchmarks/bench_peers.py          # about 6 minutes
-.venv-bench/bin/python benchmarks/bench_peers.py --quick  # about a minute, noisier
+.venv-bench/bin/python benchmarks/bench_peers.py          # about 23 minutes on 2 cores
+.venv-bench/bin/python benchmarks/bench_peers.py --quick  # about 3 minutes, noisier
 ```
 
 ## Results
@@ -1200,7 +1200,7 @@ def print_profile(base_url: str, conversations: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer, smaller runs (< 1 min)")
+    parser.add_argument("--quick", action="store_true", help="fewer, smaller runs (about 3 min)")
     parser.add_argument("--no-write", action="store_true", help="do not write performance.md")
     parser.add_argument("--json", help="also write the raw samples to this file")
     parser.add_argument("--profile", action="store_true", help="profile agentkit's path only")
