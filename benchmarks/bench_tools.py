@@ -7,7 +7,9 @@ warm-up), the time to decorate 200 varied functions (each builds its lean JSON s
 validator, eagerly: what an agent needs to send and check them), the same with the fast path
 of common parameter types switched off (every tool through a pydantic model, as before the
 fast path), the time to validate 10,000 argument strings (valid and invalid mixed), and the
-size of the `get_current_weather` schema from the README as compact JSON.
+size of the `get_current_weather` schema from the README as compact JSON. With pydantic-ai
+installed (the `bench` extra: `.venv-bench/bin/python benchmarks/bench_tools.py`), it also
+times pydantic-ai's `Tool` on the same 200 functions, medians of 5 runs each.
 
 Five of the eight signatures below take the fast path (`agentkit/_fastschema.py`); the
 dataclass, pydantic-model and TypedDict ones take the pydantic path.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -154,6 +157,22 @@ def first_tool() -> float:
     return float(done.stdout)
 
 
+def pydantic_ai_tools(runs: int) -> float | None:
+    """Median seconds of pydantic-ai's `Tool` on the same 200 functions (`bench` extra)."""
+    try:
+        from pydantic_ai import Tool
+    except ImportError:
+        return None
+    times = []
+    for _ in range(runs):
+        functions = make_functions(200)
+        start = time.perf_counter()
+        for function in functions:
+            Tool(function)  # type: ignore[arg-type]
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def main() -> None:
     cold = min(first_tool() for _ in range(3))
     print(f"first @tool in a process:    {cold * 1e3:8.1f} ms  (best of 3 fresh processes)")
@@ -163,6 +182,13 @@ def main() -> None:
     with mock.patch.object(_schema, "fast_arguments", return_value=None):
         slow = decorate(make_functions(200))
     print(f"  without the fast path:      {slow * 1e3:8.1f} ms  ({slow / seconds:.2f}x)")
+    peer = pydantic_ai_tools(5)
+    if peer is not None:
+        ours = statistics.median(decorate(make_functions(200)) for _ in range(5))
+        print(
+            f"  median of 5 runs:           {ours * 1e3:8.1f} ms; pydantic-ai's Tool on the "
+            f"same functions {peer * 1e3:.1f} ms ({ours / peer:.2f}x)"
+        )
 
     strings = argument_strings(10_000)
     start = time.perf_counter()
