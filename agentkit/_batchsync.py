@@ -65,7 +65,8 @@ def batch(
             wrong.
     """
     limits = (requests_per_minute, tokens_per_minute)
-    if _check(agent, concurrency, workers, limits) == 1:
+    _check(agent, concurrency, workers, limits)
+    if workers == 1:
         return _on_a_thread(agent if isinstance(agent, Agent) else agent(), items, concurrency)
     return _in_processes(_pool(agent, concurrency, workers, limits, threading.Event()), items)
 
@@ -104,20 +105,14 @@ async def abatch(
             wrong.
     """
     limits = (requests_per_minute, tokens_per_minute)
-    if _check(agent, concurrency, workers, limits) == 1:
-        if not isinstance(agent, Agent):
-            agent = agent()
-        async with contextlib.aclosing(
-            _abatch(agent, items, concurrency=concurrency, stop=stop)
-        ) as results:
-            async for result in results:
-                yield result
-        return
-    async with contextlib.aclosing(
-        _in_processes_async(
-            _pool(agent, concurrency, workers, limits, threading.Event()), items, stop
-        )
-    ) as results:
+    _check(agent, concurrency, workers, limits)
+    if workers == 1:
+        one = agent if isinstance(agent, Agent) else agent()
+        results = _abatch(one, items, concurrency=concurrency, stop=stop)
+    else:
+        pool = _pool(agent, concurrency, workers, limits, threading.Event())
+        results = _in_processes_async(pool, items, stop)
+    async with contextlib.aclosing(results):
         async for result in results:
             yield result
 
@@ -127,8 +122,8 @@ def _check(
     concurrency: int,
     workers: int,
     limits: tuple[float | None, float | None],
-) -> int:
-    """`workers`, once the arguments are found to fit together.
+) -> None:
+    """Check that the arguments of `batch`/`abatch` fit together.
 
     Raises:
         UsageError: They do not.
@@ -149,7 +144,6 @@ def _check(
             "builds its own, with its own connections), not an Agent: e.g. "
             "functools.partial(make_agent, model), defined at a module's top level."
         )
-    return workers
 
 
 def _on_a_thread(
