@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -33,7 +31,7 @@ from agentkit import (
 from agentkit._bookkeeping import check_history
 from agentkit.mcp import MCPServer, MCPServerHTTP, MCPServerStdio
 from agentkit.testing import Reply
-from tests.helpers import Driver, scripted_agent
+from tests.helpers import Driver, free_port, mcp_over_http, scripted_agent
 
 DEMO = str(Path(__file__).parent / "mcp_servers" / "demo.py")
 
@@ -48,35 +46,11 @@ def stdio_server() -> Iterator[MCPServerStdio]:
         yield server
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def http_demo() -> Iterator[str]:
     """The demo server over Streamable HTTP in a subprocess; yields its URL."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, DEMO, "--http", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the demo MCP server did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.kill()
-        process.wait()
+    with mcp_over_http([sys.executable, DEMO], "the demo MCP server") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -390,7 +364,7 @@ def test_http_error_result_and_crash() -> None:
 
 def test_http_unreachable_is_a_toolset_error() -> None:
     """A URL where nothing listens fails at start with ToolsetError."""
-    server = MCPServerHTTP(f"http://127.0.0.1:{_free_port()}/mcp", timeout=5)
+    server = MCPServerHTTP(f"http://127.0.0.1:{free_port()}/mcp", timeout=5)
     with pytest.raises(ToolsetError, match="could not connect"), server:
         pass
     with pytest.raises(UsageError, match="http"):

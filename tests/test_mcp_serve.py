@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from mcp import Client, StdioServerParameters
 from agentkit import RunContext, ToolRetry, UsageError, tool
 from agentkit._mcp_serve import build_server
 from agentkit.testing import DemoModel, LoopbackServer
+from tests.helpers import mcp_over_http
 
 DEMO = str(Path(__file__).parent / "mcp_servers" / "demo.py")
 
@@ -147,35 +146,12 @@ async def test_serve_over_stdio() -> None:
     assert "42" in text(result)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def http_server() -> Iterator[str]:
-    port = _free_port()
-    command = [sys.executable, "-m", "agentkit.cli", "mcp", "serve", "--http", str(port)]
-    process = subprocess.Popen(
-        [*command, "--tools", "agentkit_tools.calculator", "--name", "calc"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("agentkit mcp serve --http did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    command = [sys.executable, "-m", "agentkit.cli", "mcp", "serve"]
+    argv = [*command, "--tools", "agentkit_tools.calculator", "--name", "calc"]
+    with mcp_over_http(argv, "agentkit mcp serve --http") as url:
+        yield url
 
 
 @pytest.mark.anyio
