@@ -20,6 +20,7 @@ import contextlib
 import importlib
 import importlib.util
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -40,8 +41,28 @@ def _import_file(path: Path) -> ModuleType:
         raise UsageError(f"Cannot load tools from {str(path)!r}: not a Python file.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # the file's own code failed: say where, in one line
+        del sys.modules[name]
+        raise UsageError(
+            f"Cannot load tools from {str(path)!r}: {_failure(error, path)}. "
+            f"`python {path}` shows the whole traceback."
+        ) from error
     return module
+
+
+def _failure(error: Exception, path: Path) -> str:
+    """`line N: ErrorType: message`, N the file's last line that took part in the error."""
+    if isinstance(error, SyntaxError):
+        line, text = error.lineno, error.msg
+    else:
+        file = path.resolve()
+        frames = traceback.extract_tb(error.__traceback__)
+        ours = [f for f in frames if Path(f.filename).resolve() == file]
+        line, text = (ours[-1].lineno if ours else None), str(error)
+    where = f"line {line}: " if line is not None else ""
+    return f"{where}{type(error).__name__}: {' '.join(text.split())}"
 
 
 def _import(target: str) -> ModuleType:
