@@ -50,7 +50,7 @@ def chat(model: str, make_agent: Callable[[str], Agent[str]], history_file: Path
     interactive = sys.stdin.isatty()
     session = _Session(make_agent(model), make_agent, Usage())
     with contextlib.ExitStack() as stack:
-        stack.callback(lambda: session.agent.close())
+        stack.enter_context(session)  # the agent in use: its MCP servers, its tools files' agents
         if interactive:
             stack.enter_context(_readline(history_file))
             print(f"agentkit chat with {model}: /help for commands, Ctrl-D to leave")
@@ -78,6 +78,7 @@ class _Session:
         self.agent = agent
         self.make_agent = make_agent
         self.history: list[Message] = []
+        self._started = contextlib.ExitStack()
         self.total = usage
 
     def ask(self, text: str) -> None:
@@ -136,17 +137,25 @@ class _Session:
             summary = (tool.description or "").strip().splitlines()
             print(f"{tool.name}: {summary[0] if summary else '(no description)'}")
 
+    def __enter__(self) -> _Session:
+        self._started.enter_context(self.agent)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._started.close()
+
     def switch(self, model: str) -> None:
         if not model:
             print(f"(the model is {self.agent.model.name}; /model NAME to change it)")
             return
+        started = contextlib.ExitStack()
         try:
-            agent = self.make_agent(model)
+            agent = started.enter_context(self.make_agent(model))
         except AgentkitError as error:
             print(f"agentkit: {error}", file=sys.stderr)
             return
-        self.agent.close()
-        self.agent = agent
+        self._started.close()  # the new agent runs: the old one stops
+        self.agent, self._started = agent, started
         print(f"(now talking to {model})")
 
     def save(self, name: str) -> None:

@@ -76,12 +76,13 @@ def register(commands: Any) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from ._exceptions import UsageError
-    from ._toolspec import load_tools
+    from ._toolspec import Resources, load_specs
 
     if args.http is not None and not 0 < args.http < 65536:
         raise UsageError(f"--http takes a port number from 1 to 65535, not {args.http}.")
-    tools = [t for spec in args.tools for t in load_tools(spec)]
+    tools, made = load_specs(args.tools)
     from .mcp import serve
 
-    serve(tools, name=args.name, http_port=args.http)
+    with Resources("the tools files' agents", made):  # started while served, then closed
+        serve(tools, name=args.name, http_port=args.http)
     return 0

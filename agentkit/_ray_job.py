@@ -26,9 +26,11 @@ there is no "no new items" step): what came back is written, and `--resume` runs
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from itertools import islice
@@ -145,13 +147,14 @@ class RayEngine:
         )
         written = 0
         try:
-            for done in results.iter_batches(batch_format="pyarrow", batch_size=None):
-                table: pa.Table = done
-                for row in table.to_pylist():
-                    write(Finished(**row))
-                    written += 1
-                if self.stopping.is_set() or self._cancelled.is_set():
-                    break
+            with _unreported_only():
+                for done in results.iter_batches(batch_format="pyarrow", batch_size=None):
+                    table: pa.Table = done
+                    for row in table.to_pylist():
+                        write(Finished(**row))
+                        written += 1
+                    if self.stopping.is_set() or self._cancelled.is_set():
+                        break
         except ray.exceptions.RayError as error:  # a block's error, or an actor's
             cause = _cause(error)
             if isinstance(cause, AgentkitError):
@@ -159,6 +162,21 @@ class RayEngine:
             raise
         finally:
             self.dropped = handed - written
+
+
+class _SetupFailed(Exception):
+    """Carries an actor's setup error to the driver as it was raised.
+
+    Ray Data appends its retry note ("Failed to apply UDF transform after 1/1 attempts ...")
+    to the text of the exception a UDF raises, by rewriting its `args`: raised inside this
+    carrier, the agentkit error keeps its own text, and the command prints that.
+    """
+
+    @property
+    def error(self) -> AgentkitError:
+        """The agentkit error, untouched."""
+        error: AgentkitError = self.args[0]
+        return error
 
 
 class _LineWorker(_AgentWorker):
@@ -175,6 +193,12 @@ class _LineWorker(_AgentWorker):
     ) -> None:
         super().__init__(make_agent, concurrency, budget, start=start)
         self._settings = settings
+
+    def __call__(self, block: pa.Table) -> pa.Table:
+        """As the base class does, with a setup error in a `_SetupFailed`."""
+        if self._broken is not None:
+            raise _SetupFailed(self._broken)
+        return super().__call__(block)
 
     def read(self, block: pa.Table) -> tuple[list[BatchItem], list[BatchResult]]:
         numbers = block.column("number").to_pylist()
@@ -194,11 +218,49 @@ def _cause(error: BaseException) -> BaseException | None:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         # Ray's `RayTaskError(ToolsetError)` is both: its text is a traceback; its cause not.
-        if isinstance(current, AgentkitError) and not isinstance(current, ray.exceptions.RayError):
-            return current
+        if not isinstance(current, ray.exceptions.RayError):
+            if isinstance(current, _SetupFailed):
+                return current.error
+            if isinstance(current, AgentkitError):
+                return current
         seen.add(id(current))
         current = getattr(current, "cause", None) or current.__cause__ or current.__context__
     return None
+
+
+class _Reported(logging.Filter):
+    """Drops Ray Data's console records about an agentkit error, which the command reports.
+
+    Ray Data logs a failed run on its console handler before it raises: "An exception was
+    raised from a task of operator ...", "Exception occurred in Ray Data or Ray Core
+    internal code ...", each with a traceback. When the error is agentkit's (an actor that
+    could not start its agent), the command prints it in one line; its other records, and
+    everything in its log file (`ray-data.log` in the session folder), stay as they are.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether to keep the record: it is about no agentkit error."""
+        # A record made while Ray handles the error may not carry it: then it is current.
+        error = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
+        return error is None or _cause(error) is None
+
+
+@contextlib.contextmanager
+def _unreported_only() -> Iterator[None]:
+    """Ray Data's console handlers drop records about agentkit errors, for this block."""
+    dropping = _Reported()
+    handlers = [
+        handler
+        for handler in logging.getLogger("ray.data").handlers
+        if isinstance(handler, logging.StreamHandler)  # the console, not the log file
+    ]
+    for handler in handlers:
+        handler.addFilter(dropping)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(dropping)
 
 
 def use_ray(job: BatchJob, *, address: str | None, actors: int | None) -> None:

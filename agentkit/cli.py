@@ -104,7 +104,7 @@ def _agent(args: argparse.Namespace, **extra: Any) -> Agent[str]:
     from ._agent import Agent
     from ._client import ChatClient
     from ._models import ModelSettings, default_catalog
-    from ._toolspec import load_tools
+    from ._toolspec import Resources, load_specs
 
     if default_catalog.find(args.model) is None and args.api_style is None:
         close = default_catalog.close_matches(args.model)
@@ -113,11 +113,12 @@ def _agent(args: argparse.Namespace, **extra: Any) -> Agent[str]:
             f"Unknown model {args.model!r}: 'agentkit models' lists the catalog.{hint} "
             "To use it anyway, say how it takes functions: --api-style tools (or functions)."
         )
-    tools = [t for spec in args.tools for t in load_tools(spec)]
+    tools, made = load_specs(args.tools)  # made: the tools files' own agents, clients, servers
     client = ChatClient(base_url=args.base_url, api_key=args.api_key, **extra)
+    owned = Resources("the command's agents", [client, *made])  # closed as the agent stops
     return Agent(
         args.model,
-        tools=[*tools, *_mcp_cli.toolsets(args)],
+        tools=[*tools, owned, *_mcp_cli.toolsets(args)],
         system=args.system,
         api_style=args.api_style,
         max_turns=args.max_turns,

@@ -107,11 +107,27 @@ class _Tracing:
     def observe(
         self, agent: Agent[Any], config: RunConfig, flow: Generator[Action, Any, RunResult[Any]]
     ) -> Generator[Action, Any, RunResult[Any]]:
+        if not self.may_record():  # the API alone: no span, and none of its attributes
+            return flow
         run = _RunTrace(self, agent, config)
-        if not run.span.is_recording():  # no SDK provider, or sampled out: nor are children
+        if not run.span.is_recording():  # sampled out: nor are its children
             run.span.end()
             return flow
         return run.follow(flow)
+
+    def may_record(self) -> bool:
+        """Whether spans may record: the provider is not one of the API's placeholders.
+
+        Without an SDK, the API's global provider is a proxy whose spans are no-ops until a
+        real provider is set (the API lets that happen once); then that one is used.
+        """
+        provider = self.provider
+        if isinstance(provider, trace.ProxyTracerProvider):
+            provider = trace.get_tracer_provider()
+            if isinstance(provider, trace.ProxyTracerProvider):
+                return False
+            self.provider = provider  # set for good: `_flush` reaches it too
+        return not isinstance(provider, trace.NoOpTracerProvider)
 
 
 class _Carried:

@@ -383,7 +383,7 @@ class _AgentWorker:
         try:
             if hasattr(self, "_started"):
                 self._started.close()  # the toolsets, then the sync pool
-                loop.run_until_complete(self._agent.aclose())
+                loop.run_until_complete(self._agent.client.aclose())  # made for this actor
         finally:
             loop.close()
             _flush_traces()

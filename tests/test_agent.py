@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import json
 import threading
-import time
 from typing import Any, Literal
 
 import pytest
@@ -697,16 +696,27 @@ def test_tools_on_a_model_without_function_calling_are_refused():
 
 
 def test_tool_timeout_is_enforced(driver: Driver):
-    """The run goes on when a tool passes its timeout (its thread finishes in the background;
-    `asyncio.run` waits for it at exit, so it sleeps only a little past the limit)."""
+    """The run goes on when a tool passes its timeout.
+
+    The tool waits for the model's next request, which is sent only once the run gave up on
+    it: the timeout is the only way on, however slow the machine. (Its thread then ends, so
+    `asyncio.run`, which waits for it at exit, does not wait long.)
+    """
+    released = threading.Event()
 
     @tool(timeout=0.05)
     def hangs() -> str:
         """Never answers in time."""
-        time.sleep(0.3)
+        released.wait(60)  # bounded: a run that never gives up fails the test, not the suite
         return "late"
 
-    agent, _ = scripted_agent([Reply.call("hangs", {}), Reply.text("gave up")], tools=[hangs])
+    def model(body: dict[str, Any]) -> Reply:
+        if body["messages"][-1]["role"] in ("tool", "function"):
+            released.set()
+            return Reply.text("gave up")
+        return Reply.call("hangs", {})
+
+    agent, _ = scripted_agent(model, tools=[hangs])
     result = driver.run(agent, "Go")
     error = next(m for m in result.messages if isinstance(m, ToolResult))
     assert error.content == "Error: hangs timed out after 0.05 s."

@@ -113,6 +113,30 @@ def test_bad_tool_specs_give_one_clear_line(spec, message, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "def f():\n    return 1 / 0\n\nrate = f()\n",
+            "line 2: ZeroDivisionError: division by zero",
+        ),
+        ("def f(:\n    pass\n", "line 1: SyntaxError: "),
+        ("import no_such_module_xyz\n", "line 1: ModuleNotFoundError: No module named"),
+    ],
+    ids=["raises", "syntax", "import"],
+)
+def test_a_tools_file_that_fails_gives_one_line_saying_where(source, message, tmp_path, capsys):
+    """The file's own error, its line, and how to see the traceback; nothing else."""
+    path = tmp_path / "broken_tools.py"
+    path.write_text(source, encoding="utf-8")
+    assert main(["schema", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"agentkit: Cannot load tools from {str(path)!r}: {message}")
+    assert err.endswith(f"`python {path}` shows the whole traceback.\n")
+    assert len(err.splitlines()) == 1
+    assert not [m for m in sys.modules.values() if getattr(m, "__file__", None) == str(path)]
+
+
 def test_a_reader_that_leaves_early_is_no_error():
     """`agentkit models --json | head -1`: the closed pipe ends the command quietly."""
     command = [sys.executable, "-m", "agentkit.cli", "models", "--json"]

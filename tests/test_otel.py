@@ -286,6 +286,42 @@ def test_unrecorded_runs_are_not_followed() -> None:
             otel.uninstrument()
 
 
+def test_the_api_alone_builds_no_span_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Instrumented with the API's global provider and no SDK provider set, a run makes no
+    span and builds none of its attributes; once a provider is set, runs are traced by it."""
+    built: list[object] = []
+
+    class Counted(otel._RunTrace):
+        def __init__(self, *args: Any) -> None:
+            built.append(self)
+            super().__init__(*args)
+
+    monkeypatch.setattr(otel, "_RunTrace", Counted)
+    saved = trace._TRACER_PROVIDER
+    trace._TRACER_PROVIDER = None  # no global provider: the API's proxy stands in
+    otel.instrument()
+    try:
+        agent, _ = agent_for(weather_script())
+        assert agent.run("Weather in Boston?").output == "It is sunny."
+        assert built == []
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace._TRACER_PROVIDER = provider  # as `trace.set_tracer_provider` sets it, once
+        agent, _ = agent_for(weather_script())
+        agent.run("Weather in Boston?")
+        assert len(built) == 1
+        named = tree(exporter)
+        assert {name: len(ended) for name, ended in named.items()} == {
+            "chat gpt-3.5-turbo-1106": 2,
+            "execute_tool get_current_weather": 1,
+            "invoke_agent": 1,
+        }
+    finally:
+        otel.uninstrument()
+        trace._TRACER_PROVIDER = saved
+
+
 def test_scripted_agent_helper_still_works_with_tracing(spans: InMemorySpanExporter) -> None:
     """The project's own test helper runs unchanged with tracing on (async driver)."""
     agent, _ = scripted_agent([Reply.text("hi")])

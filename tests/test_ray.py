@@ -413,21 +413,29 @@ def test_engine_ray_with_mcp_starts_a_server_in_each_actor(cluster, tmp_path, mo
         time.sleep(0.5)
 
 
-def test_engine_ray_with_an_mcp_server_that_cannot_start_says_so(
-    cluster, tmp_path, monkeypatch, capsys
-):
-    """An actor whose MCP server cannot start ends the run with that error, in one line."""
-    monkeypatch.setenv("GOAPI_KEY", "sk-test")
+def test_engine_ray_with_an_mcp_server_that_cannot_start_says_so(cluster, tmp_path):
+    """An actor whose MCP server cannot start ends the run with that error, in one line, as
+    the user sees it on the terminal: without Ray Data's records of it (tracebacks, "Failed
+    to apply UDF transform", "internal code") and without Ray's retry note in its text."""
     source = tmp_path / "in.jsonl"
     write_input(source, 2)
     argv = ["batch", str(source), "--out", str(tmp_path / "o.jsonl"), "--engine", "ray"]
     with LoopbackServer(answer) as server:
-        code = main([*argv, "--base-url", server.base_url, "--mcp", "python -c pass"])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "MCP server 'python -c pass'" in err
-    assert "could not connect" in err
-    assert "Traceback" not in err
+        argv += ["--base-url", server.base_url, "--mcp", "python -c pass", "--address", cluster]
+        done = subprocess.run(
+            [sys.executable, "-m", "agentkit.cli", *argv],
+            env={**os.environ, **LOOPBACK_ONLY, "GOAPI_KEY": "sk-test"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    said = [line for line in done.stderr.splitlines() if line.startswith("agentkit")]
+    (line,) = said
+    assert line.startswith("agentkit: MCP server 'python -c pass' stopped working: could not")
+    for noise in ("Traceback", "Failed to apply", "ERROR", "Exception occurred", "python -c"):
+        assert done.stderr.count(noise) == (noise == "python -c"), done.stderr
     assert len(server.requests) == 0
 
 

@@ -364,14 +364,14 @@ class TestLoopbackServer:
 
     def test_a_stall_really_waits(self):
         with (
-            LoopbackServer([Reply.text("late", stall=0.5)]) as server,
+            LoopbackServer([Reply.text("late", stall=60.0)]) as server,  # closing ends it
             httpx.Client(headers=AUTH, base_url=server.base_url, timeout=0.1) as client,
             pytest.raises(httpx.ReadTimeout),
         ):
             client.post("/chat/completions", json=LEGACY)
 
     def test_a_mid_stream_stall(self):
-        reply = Reply.text("abcdef", chunk_size=1, stall_after=(3, 0.5))
+        reply = Reply.text("abcdef", chunk_size=1, stall_after=(3, 60.0))  # closing ends it
         with (
             LoopbackServer([reply]) as server,
             httpx.Client(headers=AUTH, base_url=server.base_url, timeout=0.1) as client,
