@@ -7,8 +7,10 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -337,18 +339,32 @@ def test_the_second_ctrl_c_stops_at_once_and_keeps_what_arrived(tmp_path, key):
         command = [sys.executable, "-m", "agentkit.cli", "batch", str(source), "--out", str(out)]
         command += ["--base-url", server.base_url, "--concurrency", "8", "--workers", "1"]
         with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
-            deadline = time.monotonic() + 30
-            while (not out.exists() or len(out.read_text().splitlines()) < 3) and (
-                time.monotonic() < deadline
-            ):
-                time.sleep(0.05)
+            assert process.stderr is not None
+            stderr = process.stderr
+            err_parts: list[str] = []
+            # stderr is read as it comes (the progress line has no newline): the second
+            # Ctrl-C goes only once the first one has been taken, however slow the machine.
+            reader = threading.Thread(
+                target=lambda: err_parts.extend(iter(lambda: stderr.read(1), "")), daemon=True
+            )
+            reader.start()
+
+            def wait_for(done: Callable[[], bool]) -> None:
+                deadline = time.monotonic() + 30
+                while not done() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+
+            wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= 3)
             process.send_signal(signal.SIGINT)
-            time.sleep(0.3)
+            wait_for(lambda: "stopping: no new items" in "".join(err_parts))
             process.send_signal(signal.SIGINT)
             started = time.monotonic()
-            _, err = process.communicate(timeout=30)
+            process.wait(timeout=30)
             assert time.monotonic() - started < 10  # not the 60 s of the slow replies
+            reader.join(10)
+            err = "".join(err_parts)
         assert process.returncode == 130
+        assert "stopping now" in err
         assert "Traceback" not in err
         assert sorted(r["id"] for r in results(out)) == ["fast0", "fast1", "fast2"]
         slow[0] = 0.0
