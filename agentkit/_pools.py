@@ -60,18 +60,29 @@ def sync_client() -> httpx.Client:
     """A new pooled client for the sync driver."""
     from ._joined import join_writes  # httpcore, h11 and anyio: imported when first used
 
-    transport = httpx.HTTPTransport(limits=POOL_LIMITS, verify=tls_context())
-    join_writes(transport)
-    return httpx.Client(transport=transport, limits=POOL_LIMITS, verify=tls_context())
+    client = httpx.Client(limits=POOL_LIMITS, verify=tls_context())
+    join_writes(client._transport)  # type: ignore[arg-type]
+    return client
 
 
 def async_client() -> httpx.AsyncClient:
-    """A new pool of the async driver (one of `AsyncPools`)."""
-    from ._joined import join_writes
+    """A new pool of the async driver (one of `AsyncPools`).
 
-    transport = httpx.AsyncHTTPTransport(limits=ASYNC_POOL_LIMITS, verify=tls_context())
-    join_writes(transport)
-    return httpx.AsyncClient(transport=transport, limits=ASYNC_POOL_LIMITS, verify=tls_context())
+    On asyncio its transport is `_h1`'s; under another async library (trio) httpx's own,
+    with `_joined`'s connections. The client is made without a transport and given its own
+    afterwards: httpx mounts its proxy transports for `HTTP_PROXY`, `HTTPS_PROXY`,
+    `ALL_PROXY` and `NO_PROXY` only when it is not given one (so do `sync_client`'s).
+    """
+    client = httpx.AsyncClient(limits=ASYNC_POOL_LIMITS, verify=tls_context())
+    if current_loop() is not None:
+        from ._h1 import AsyncH1Transport
+
+        client._transport = AsyncH1Transport(limits=ASYNC_POOL_LIMITS, ssl_context=tls_context())
+    else:
+        from ._joined import join_writes
+
+        join_writes(client._transport)  # type: ignore[arg-type]
+    return client
 
 
 class AsyncPools:
