@@ -238,14 +238,14 @@ class _Connection(asyncio.Protocol):
             raise httpx.WriteError("The server closed the connection.", request=request)
 
 
-def _wake(future: asyncio.Future[bool] | None, value: bool) -> None:
+def _wake(future: asyncio.Future[Any] | None, value: object) -> None:
     if future is not None and not future.done():
         future.set_result(value)
 
 
 #: What a request waiting for its origin's pool is given: an idle connection, a slot to
-#: open a new one (`_SLOT`), or nothing in time (`_EXPIRED`).
-_SLOT, _EXPIRED = "slot", "expired"
+#: open a new one (`_SLOT`), nothing in time (`_EXPIRED`), or the end (`_CLOSED`).
+_SLOT, _EXPIRED, _CLOSED = "slot", "expired", "closed"
 
 
 class _Origin:
@@ -255,7 +255,17 @@ class _Origin:
     the requests waiting for one.
     """
 
-    __slots__ = ("connections", "count", "expiry", "idle", "keep", "limit", "loop", "waiters")
+    __slots__ = (
+        "closed",
+        "connections",
+        "count",
+        "expiry",
+        "idle",
+        "keep",
+        "limit",
+        "loop",
+        "waiters",
+    )
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, limits: httpx.Limits, connections: set[_Connection]
@@ -268,6 +278,7 @@ class _Origin:
         self.count = 0
         self.waiters: deque[asyncio.Future[object]] = deque()
         self.connections = connections  # every open connection of the transport
+        self.closed = False  # the transport was closed: nothing is kept any more
 
     async def acquire(self, timeout: float | None, request: httpx.Request) -> _Connection | None:
         """An idle connection, or `None`: a slot counted for the caller to open one.
@@ -308,13 +319,15 @@ class _Origin:
                 timer.cancel()
         if given is _EXPIRED:
             raise httpx.PoolTimeout(f"No connection came free within {timeout} s.", request=request)
+        if given is _CLOSED:
+            raise httpx.ConnectError("The pool closed while the request waited.", request=request)
         if isinstance(given, _Connection):
             return given
         return None
 
     def release(self, connection: _Connection | None, reusable: bool) -> None:
         """A request is done with `connection` (`None`: with a slot it did not use)."""
-        if connection is not None and reusable and connection.usable():
+        if connection is not None and reusable and connection.usable() and not self.closed:
             self._give(connection)
             return
         if connection is not None:
@@ -344,6 +357,14 @@ class _Origin:
         connection.abort()
         self.connections.discard(connection)
         self.count -= 1
+
+    def close(self) -> None:
+        """Close the idle connections; requests waiting for one fail."""
+        self.closed = True
+        while self.idle:
+            self._drop(self.idle.pop())
+        while self.waiters:
+            _wake(self.waiters.popleft(), _CLOSED)
 
     def lost(self, connection: _Connection) -> None:
         """An idle connection was closed by the server: its slot is free."""
@@ -471,14 +492,18 @@ class AsyncH1Transport(httpx.AsyncBaseTransport):
             ) from None
         except OSError as exc:  # refused, unresolved, TLS: ssl.SSLError is an OSError
             raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+        if self._closed:  # closed while this one was being made
+            connection.abort()
+            raise httpx.ConnectError("The pool was closed.", request=request)
         self._connections.add(connection)
         return connection
 
     async def aclose(self) -> None:
         """Close every connection, idle or in use; requests after this fail."""
         self._closed = True
-        connections, self._connections = self._connections, set()
-        for connection in connections:
-            connection.idle = False
+        for origin in self._origins.values():
+            origin.close()
+        for connection in list(self._connections):
             connection.abort()
+        self._connections.clear()
         self._origins.clear()

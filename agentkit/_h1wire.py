@@ -30,6 +30,7 @@ _FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\x00-\x08\x0a-\x1f
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VALUE = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")
 _LENGTH = re.compile(rb"[0-9]{1,18}")
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
 
 
@@ -228,10 +229,13 @@ class ResponseReader:
                     raise ProtocolError(f"a chunk is longer than its size {_excerpt(line)}")
                 self._chunk_state = _SIZE
             elif state == _SIZE:
-                match = _CHUNK_SIZE.fullmatch(line)
-                if match is None:
-                    raise ProtocolError(f"invalid chunk size line {_excerpt(line)}")
-                self._left = int(match.group(1), 16)
+                if 0 < len(line) <= 16 and not line.strip(_HEX_DIGITS):  # the usual line
+                    self._left = int(line, 16)
+                else:
+                    match = _CHUNK_SIZE.fullmatch(line)
+                    if match is None:
+                        raise ProtocolError(f"invalid chunk size line {_excerpt(line)}")
+                    self._left = int(match.group(1), 16)
                 self._chunk_state = _DATA if self._left else _TRAILER
             elif not line:  # the blank line after the trailer fields: the body has ended
                 self.done = True

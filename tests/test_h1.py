@@ -322,6 +322,27 @@ def test_a_waiting_request_cancelled_as_it_is_given_a_connection_passes_it_on() 
     run(scenario)
 
 
+def test_closing_the_pool_ends_its_connections_and_the_requests_waiting() -> None:
+    async def scenario() -> None:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with serving(answering(OK, OK)) as server:
+            http = client(limits)
+            open_body = await http.send(http.build_request("GET", server.url), stream=True)
+            waiting = asyncio.create_task(http.get(server.url))
+            await asyncio.sleep(0.02)
+            transport: AsyncH1Transport = http._transport  # type: ignore[assignment]
+            (origin,) = transport._origins.values()
+            await http.aclose()
+            with pytest.raises(httpx.ConnectError, match="closed"):
+                await waiting
+            assert not transport._connections
+            await open_body.aclose()  # after the close: nothing is kept
+            assert not origin.idle
+            assert origin.count == 0
+
+    run(scenario)
+
+
 def test_a_refused_connection_is_a_connect_error() -> None:
     async def scenario() -> None:
         async with serving(answering()) as server:
