@@ -75,6 +75,10 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.idle:  # bytes no request asked for: the connection cannot be trusted
+            self.origin.lost(self)
+            self.abort()
+            return
         buffer = self.reader.buffer
         buffer += data
         if len(buffer) > READ_LIMIT and not self.reading_paused and self.transport is not None:

@@ -86,6 +86,13 @@ def answering(*replies: bytes, then_close: bool = False) -> Handler:
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
+async def always_ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A handler that answers every request on a connection with `OK`."""
+    while True:
+        await read_request(reader)
+        writer.write(OK)
+
+
 def client(limits: httpx.Limits = ASYNC_POOL_LIMITS, **options: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=AsyncH1Transport(limits=limits, ssl_context=None), **options)
 
@@ -140,6 +147,52 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
             assert origin.count == 0
             assert (await http.get(server.url)).text == "ok"
             assert server.accepted == 2
+
+    run(scenario)
+
+
+def test_idle_connections_are_kept_up_to_the_limits() -> None:
+    async def scenario() -> None:
+        limits = httpx.Limits(max_connections=8, max_keepalive_connections=1, keepalive_expiry=0.1)
+        async with serving(always_ok) as server, client(limits) as http:
+            responses = [await http.send(http.build_request("GET", server.url)) for _ in range(3)]
+            assert server.accepted == 1  # one at a time: one connection, reused
+            opened = [await http.send(http.build_request("GET", server.url), stream=True)]
+            opened.append(await http.send(http.build_request("GET", server.url), stream=True))
+            for response in opened:
+                await response.aread()
+                await response.aclose()
+            transport: AsyncH1Transport = http._transport  # type: ignore[assignment]
+            (origin,) = transport._origins.values()
+            assert len(origin.idle) == 1  # the other one was closed, not kept
+            assert origin.count == 1
+            await asyncio.sleep(0.15)  # past the expiry: the next request opens a new one
+            before = server.accepted
+            assert (await http.get(server.url)).text == "ok"
+            assert server.accepted == before + 1
+            assert len(transport._connections) == 1
+            assert all(response.text == "ok" for response in responses)
+
+    run(scenario)
+
+
+def test_a_connection_that_receives_bytes_while_idle_is_closed_at_once() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK)
+        await asyncio.sleep(0.02)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale")  # unasked for
+        await reader.read()
+
+    async def scenario() -> None:
+        async with serving(handler) as server, client() as http:
+            assert (await http.get(server.url)).text == "ok"
+            await asyncio.sleep(0.1)
+            transport: AsyncH1Transport = http._transport  # type: ignore[assignment]
+            (origin,) = transport._origins.values()
+            assert not origin.idle
+            assert origin.count == 0
+            assert not transport._connections
 
     run(scenario)
 
