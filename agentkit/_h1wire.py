@@ -14,12 +14,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["MAX_HEAD", "MAX_HEADERS", "Head", "ProtocolError", "ResponseReader", "request_head"]
+__all__ = [
+    "MAX_HEAD",
+    "MAX_HEADERS",
+    "MAX_INTERIM",
+    "Head",
+    "ProtocolError",
+    "ResponseReader",
+    "request_head",
+]
 
 #: The largest response head read (status line, fields, the blank line), in bytes.
 MAX_HEAD = 64 * 1024
 #: The most fields a response head may carry.
 MAX_HEADERS = 256
+#: The most interim (1xx) responses read before the final one: a server that sends them
+#: without end would otherwise hold the request forever.
+MAX_INTERIM = 16
 #: The longest chunk-size line (the size, its extensions, CRLF), in bytes.
 MAX_CHUNK_LINE = 4096
 
@@ -91,7 +102,16 @@ class ResponseReader:
     connection has ended. Each takes what it reads out of `buffer`.
     """
 
-    __slots__ = ("_chunk_state", "_framing", "_left", "_scanned", "_trailer", "buffer", "done")
+    __slots__ = (
+        "_chunk_state",
+        "_framing",
+        "_interim",
+        "_left",
+        "_scanned",
+        "_trailer",
+        "buffer",
+        "done",
+    )
 
     def __init__(self) -> None:
         self.buffer = bytearray()
@@ -101,6 +121,7 @@ class ResponseReader:
         self._left = 0  # bytes left of the body (length-framed) or of the chunk
         self._chunk_state = _SIZE
         self._trailer = 0  # bytes of trailer fields read
+        self._interim = 0  # interim responses read before this response's final one
 
     def head(self, head_request: bool = False) -> Head | None:
         """The next final response's head, or `None` until more bytes arrive.
@@ -160,6 +181,9 @@ class ResponseReader:
         if 100 <= status < 200:
             if status == 101:
                 raise ProtocolError("the server switched protocols (101), which was not asked")
+            self._interim += 1
+            if self._interim > MAX_INTERIM:
+                raise ProtocolError(f"more than {MAX_INTERIM} interim (1xx) responses")
             return None  # an interim response: the final one follows
         if len(lengths) > 1:
             raise ProtocolError(f"conflicting Content-Length values {sorted(lengths)!r}")
@@ -169,6 +193,7 @@ class ResponseReader:
         if chunked and length is not None:
             raise ProtocolError("the response has both Content-Length and Transfer-Encoding")
         self.done = False
+        self._interim = 0
         if head_request or status in (204, 304):
             self._framing, self._left = _LENGTH_FRAMED, 0
         elif chunked:

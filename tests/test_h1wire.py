@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from agentkit._h1wire import MAX_HEAD, MAX_HEADERS, ProtocolError, ResponseReader, request_head
+from agentkit._h1wire import (
+    MAX_HEAD,
+    MAX_HEADERS,
+    MAX_INTERIM,
+    ProtocolError,
+    ResponseReader,
+    request_head,
+)
 
 
 def read(data: bytes, *, head_request: bool = False, close: bool = False) -> tuple[int, bytes]:
@@ -98,6 +105,7 @@ def test_connection_close_is_honoured(value: bytes, keep: bool) -> None:
             "both Content-Length and Transfer-Encoding",
         ),
         (b"HTTP/1.1 101 Switching\r\nUpgrade: h2c\r\n\r\n", "switched protocols"),
+        (b"HTTP/1.1 100 Continue\r\n\r\n" * (MAX_INTERIM + 1), "interim"),
         (b"HTTP/1.1 200 OK\r\n" + b"A: b\r\n" * (MAX_HEADERS + 1) + b"\r\n", "more than"),
     ],
 )
