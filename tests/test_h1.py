@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from agentkit import _h1
+from agentkit._body import set_read_timeout
 from agentkit._h1 import AsyncH1Transport
 from agentkit._joined import _JoinedAsyncBackend
 from agentkit._netguard import NetworkBlockedError
@@ -283,6 +284,27 @@ def test_a_stall_is_a_read_timeout() -> None:
         async with serving(handler) as server, client(timeout=httpx.Timeout(5, read=0.05)) as http:
             with pytest.raises(httpx.ReadTimeout):
                 await http.get(server.url)
+
+    run(scenario)
+
+
+def test_the_body_reads_take_the_read_limit_set_after_the_head() -> None:
+    # `_body.set_read_timeout` changes the request's timeout extension between the head and
+    # the body: every later read takes the new limit.
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
+        await reader.read()
+
+    async def scenario() -> None:
+        async with (
+            serving(handler) as server,
+            client(timeout=httpx.Timeout(30)) as http,
+            http.stream("GET", server.url) as response,
+        ):
+            set_read_timeout(response, 0.05)
+            with pytest.raises(httpx.ReadTimeout, match=r"0\.05 s"):
+                await response.aread()
 
     run(scenario)
 
