@@ -34,14 +34,14 @@ import asyncio
 import contextlib
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
 import httpx
 
 from ._h1wire import Head, ProtocolError, ResponseReader, request_head
 
-__all__ = ["AsyncH1Transport"]
+__all__ = ["AsyncH1Transport", "RawResponse"]
 
 #: Unread response bytes held before the connection stops reading from its socket (the
 #: server then waits: back-pressure); reading resumes when the body's reader wants more.
@@ -121,25 +121,32 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    async def exchange(self, request: httpx.Request, timeouts: Mapping[str, Any]) -> Head:
-        """Send `request`; return its response's head (the body is read with `read_body`)."""
+    async def exchange(
+        self,
+        head: bytes,
+        body: bytes | AsyncIterable[bytes],
+        chunked: bool,
+        head_request: bool,
+        timeouts: Mapping[str, Any],
+        request: httpx.Request | None,
+    ) -> Head:
+        """Send a request; return its response's head (the body is read with `read_body`)."""
         # As httpcore: after a failed write, read; the server may have answered (a 413).
         with contextlib.suppress(httpx.WriteError):
-            await self._send(request, timeouts)
+            await self._send(head, body, chunked, timeouts, request)
         reader = self.reader
-        head_request = request.method == "HEAD"
         while True:
             try:
-                head = reader.head(head_request)
+                answer = reader.head(head_request)
             except ProtocolError as exc:
                 raise httpx.RemoteProtocolError(str(exc), request=request) from None
-            if head is not None:
-                return head
+            if answer is not None:
+                return answer
             if self.ended:
                 self._raise_ended(request, "Server disconnected without sending a response.")
             await self._more(timeouts.get("read"), request)
 
-    async def read_body(self, request: httpx.Request, timeouts: Mapping[str, Any]) -> bytes:
+    async def read_body(self, request: httpx.Request | None, timeouts: Mapping[str, Any]) -> bytes:
         """The next bytes of the body; `b""` once it has ended."""
         reader = self.reader
         while True:
@@ -159,7 +166,7 @@ class _Connection(asyncio.Protocol):
                 return b""  # a body that the end of the connection ends
             await self._more(timeouts.get("read"), request)
 
-    def _raise_ended(self, request: httpx.Request, nothing_read: str) -> None:
+    def _raise_ended(self, request: httpx.Request | None, nothing_read: str) -> None:
         if self.error is not None:
             raise httpx.ReadError(str(self.error) or type(self.error).__name__, request=request)
         if nothing_read and not self.reader.buffer:
@@ -169,7 +176,7 @@ class _Connection(asyncio.Protocol):
             request=request,
         )
 
-    async def _more(self, timeout: float | None, request: httpx.Request) -> None:
+    async def _more(self, timeout: float | None, request: httpx.Request | None) -> None:
         """Wait until more bytes arrive or the connection ends."""
         if self.reading_paused and self.transport is not None:
             self.reading_paused = False
@@ -185,29 +192,23 @@ class _Connection(asyncio.Protocol):
         if not arrived:
             raise httpx.ReadTimeout(f"Nothing was read for {timeout} s.", request=request)
 
-    async def _send(self, request: httpx.Request, timeouts: Mapping[str, Any]) -> None:
-        url = request.url
-        try:
-            head = request_head(request.method.encode(), url.raw_path, request.headers.raw)
-        except ValueError as exc:
-            raise httpx.LocalProtocolError(str(exc), request=request) from None
-        try:
-            body = request.content
-        except httpx.RequestNotRead:  # a streamed body
-            await self._send_stream(head, request, timeouts)
-            return
-        if len(body) > JOIN_LIMIT:
-            await self._write(head, timeouts, request)
-            await self._write(body, timeouts, request)
-        else:
-            await self._write(head + body, timeouts, request)
-
-    async def _send_stream(
-        self, head: bytes, request: httpx.Request, timeouts: Mapping[str, Any]
+    async def _send(
+        self,
+        head: bytes,
+        body: bytes | AsyncIterable[bytes],
+        chunked: bool,
+        timeouts: Mapping[str, Any],
+        request: httpx.Request | None,
     ) -> None:
-        chunked = "content-length" not in request.headers
+        if isinstance(body, bytes):
+            if len(body) > JOIN_LIMIT:
+                await self._write(head, timeouts, request)
+                await self._write(body, timeouts, request)
+            else:
+                await self._write(head + body, timeouts, request)
+            return
         held = head  # sent with the first piece of the body
-        async for piece in request.stream:  # type: ignore[union-attr]
+        async for piece in body:
             if not piece:
                 continue
             if chunked:
@@ -217,7 +218,7 @@ class _Connection(asyncio.Protocol):
         await self._write(held + (b"0\r\n\r\n" if chunked else b""), timeouts, request)
 
     async def _write(
-        self, data: bytes, timeouts: Mapping[str, Any], request: httpx.Request
+        self, data: bytes, timeouts: Mapping[str, Any], request: httpx.Request | None
     ) -> None:
         transport = self.transport
         if self.ended or transport is None or transport.is_closing():
@@ -284,7 +285,9 @@ class _Origin:
         self.connections = connections  # every open connection of the transport
         self.closed = False  # the transport was closed: nothing is kept any more
 
-    async def acquire(self, timeout: float | None, request: httpx.Request) -> _Connection | None:
+    async def acquire(
+        self, timeout: float | None, request: httpx.Request | None
+    ) -> _Connection | None:
         """An idle connection, or `None`: a slot counted for the caller to open one.
 
         Raises:
@@ -306,7 +309,9 @@ class _Origin:
             return None
         return await self._wait(timeout, request)
 
-    async def _wait(self, timeout: float | None, request: httpx.Request) -> _Connection | None:
+    async def _wait(
+        self, timeout: float | None, request: httpx.Request | None
+    ) -> _Connection | None:
         waiter: asyncio.Future[object] = self.loop.create_future()
         self.waiters.append(waiter)
         timer = None
@@ -392,7 +397,7 @@ class _Body(httpx.AsyncByteStream):
         self,
         connection: _Connection,
         origin: _Origin,
-        request: httpx.Request,
+        request: httpx.Request | None,
         timeouts: Mapping[str, Any],
         keep_alive: bool,
     ) -> None:
@@ -416,6 +421,47 @@ class _Body(httpx.AsyncByteStream):
             self.origin.release(connection, self.keep_alive and connection.reader.done)
 
 
+class RawResponse:
+    """A response as it arrived, below httpx: its head, and its body as the bytes come.
+
+    The body is de-chunked but not content-decoded (gzip stays gzip). Iterate it once, then
+    `aclose()`: the connection goes back to its pool if the body was read to its end.
+    """
+
+    __slots__ = ("_headers", "body", "head")
+
+    def __init__(self, head: Head, body: _Body) -> None:
+        self.head = head
+        self.body = body
+        self._headers: dict[str, str] | None = None
+
+    @property
+    def status(self) -> int:
+        """The status code."""
+        return self.head.status
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The fields, names in lower case and values decoded as Latin-1.
+
+        A repeated field's values (`set-cookie` too) are joined with ", ".
+        """
+        if self._headers is None:
+            fields: dict[str, str] = {}
+            for name, value in self.head.headers:
+                key, text = name.decode("ascii").lower(), value.decode("latin-1")
+                fields[key] = f"{fields[key]}, {text}" if key in fields else text
+            self._headers = fields
+        return self._headers
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self.body.__aiter__()
+
+    async def aclose(self) -> None:
+        """Give the connection back (or close it, if the body was not read to its end)."""
+        await self.body.aclose()
+
+
 class AsyncH1Transport(httpx.AsyncBaseTransport):
     """httpx's async transport over asyncio protocols: HTTP/1.1, pooled per origin.
 
@@ -437,42 +483,102 @@ class AsyncH1Transport(httpx.AsyncBaseTransport):
         self._connections: set[_Connection] = set()
         self._closed = False
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
+    @staticmethod
+    def origin(url: httpx.URL) -> tuple[bytes, bytes, int]:
+        """The pool key of `url`: its scheme, host and port (the default one if not given).
+
+        Raises:
+            httpx.UnsupportedProtocol: Not `http` or `https`.
+        """
         scheme = url.raw_scheme
         if scheme not in _DEFAULT_PORTS:
-            raise httpx.UnsupportedProtocol(f"Unsupported URL scheme {scheme!r}.", request=request)
+            raise httpx.UnsupportedProtocol(f"Unsupported URL scheme {scheme!r}.")
+        return scheme, url.raw_host, url.port or _DEFAULT_PORTS[scheme]
+
+    async def exchange(
+        self,
+        origin: tuple[bytes, bytes, int],
+        head: bytes,
+        body: bytes | AsyncIterable[bytes] = b"",
+        *,
+        timeouts: Mapping[str, Any],
+        chunked: bool = False,
+        head_request: bool = False,
+        keep_alive: bool = True,
+        request: httpx.Request | None = None,
+    ) -> RawResponse:
+        """Send a request already written as bytes; its response, below httpx.
+
+        Args:
+            origin: Where to (`origin(url)`).
+            head: The request's head, its blank line included (`_h1wire.request_head`).
+            body: Its body: bytes, or pieces (written chunked if `chunked`).
+            timeouts: httpx's timeout extension (`connect`, `read`, `write`, `pool`), read
+                again at each wait: a change of `read` applies to the next body read.
+            chunked: Frame the pieces of `body` with chunked encoding.
+            head_request: The request is `HEAD` (its response has no body).
+            keep_alive: The connection may carry another request after this one.
+            request: The `httpx.Request`, if any, that the exceptions carry.
+
+        Raises:
+            httpx.TransportError: httpx's exception for what failed (the module's table).
+        """
         if self._closed:
             raise RuntimeError("The transport is closed.")
-        port = url.port or _DEFAULT_PORTS[scheme]
-        key = (scheme, url.raw_host, port)
-        timeouts: Mapping[str, Any] = request.extensions.get("timeout") or {}
-        origin = self._origins.get(key)
-        if origin is None:
+        pool = self._origins.get(origin)
+        if pool is None:
             loop = asyncio.get_running_loop()
-            origin = self._origins[key] = _Origin(loop, self._limits, self._connections)
-        connection = await origin.acquire(timeouts.get("pool"), request)
+            pool = self._origins[origin] = _Origin(loop, self._limits, self._connections)
+        connection = await pool.acquire(timeouts.get("pool"), request)
         try:
             if connection is None:
-                connection = await self._connect(origin, key, request, timeouts)
-            head = await connection.exchange(request, timeouts)
+                connection = await self._connect(pool, origin, request, timeouts)
+            answer = await connection.exchange(head, body, chunked, head_request, timeouts, request)
         except BaseException:
-            origin.release(connection, reusable=False)
+            pool.release(connection, reusable=False)
             raise
+        keep_alive = keep_alive and answer.keep_alive
+        return RawResponse(answer, _Body(connection, pool, request, timeouts, keep_alive))
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        try:
+            origin = self.origin(url)
+            head = request_head(request.method.encode(), url.raw_path, request.headers.raw)
+        except httpx.UnsupportedProtocol as exc:
+            raise httpx.UnsupportedProtocol(str(exc), request=request) from None
+        except ValueError as exc:
+            raise httpx.LocalProtocolError(str(exc), request=request) from None
+        body: bytes | AsyncIterable[bytes]
+        chunked = False
+        try:
+            body = request.content
+        except httpx.RequestNotRead:  # a streamed body
+            body = request.stream  # type: ignore[assignment]
+            chunked = "content-length" not in request.headers
         asked = request.headers.get("connection")
-        keep_alive = head.keep_alive and (asked is None or "close" not in asked.lower())
+        raw = await self.exchange(
+            origin,
+            head,
+            body,
+            timeouts=request.extensions.get("timeout") or {},
+            chunked=chunked,
+            head_request=request.method == "HEAD",
+            keep_alive=asked is None or "close" not in asked.lower(),
+            request=request,
+        )
         return httpx.Response(
-            head.status,
-            headers=head.headers,
-            stream=_Body(connection, origin, request, timeouts, keep_alive),
-            extensions={"http_version": head.version, "reason_phrase": head.reason},
+            raw.status,
+            headers=raw.head.headers,
+            stream=raw.body,
+            extensions={"http_version": raw.head.version, "reason_phrase": raw.head.reason},
         )
 
     async def _connect(
         self,
         origin: _Origin,
         key: tuple[bytes, bytes, int],
-        request: httpx.Request,
+        request: httpx.Request | None,
         timeouts: Mapping[str, Any],
     ) -> _Connection:
         scheme, host, port = key

@@ -17,6 +17,7 @@ import pytest
 from agentkit import _h1
 from agentkit._body import set_read_timeout
 from agentkit._h1 import AsyncH1Transport
+from agentkit._h1wire import request_head
 from agentkit._joined import _JoinedAsyncBackend
 from agentkit._netguard import NetworkBlockedError
 from agentkit._pools import ASYNC_POOL_LIMITS, async_client, sync_client
@@ -109,6 +110,33 @@ def test_requests_reuse_one_kept_alive_connection() -> None:
                 response = await http.post(f"{server.url}/v1", content=b'{"a": 1}')
                 assert response.text == "ok"
             assert server.accepted == 1
+
+    run(scenario)
+
+
+def test_the_raw_exchange_below_httpx() -> None:
+    # What `handle_async_request` is built on: a head as bytes in, the response as it came.
+    packed = gzip.compress(b"unpacked")
+    reply = (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(packed), packed)
+    )
+
+    async def scenario() -> None:
+        async with serving(answering(reply, OK)) as server:
+            transport = AsyncH1Transport(limits=ASYNC_POOL_LIMITS, ssl_context=None)
+            origin = transport.origin(httpx.URL(server.url))
+            head = request_head(b"POST", b"/v1", [(b"Host", b"x"), (b"Content-Length", b"2")])
+            raw = await transport.exchange(origin, head, b"{}", timeouts={"read": 5})
+            assert raw.status == 200
+            assert raw.headers["set-cookie"] == "a=1, b=2"
+            assert b"".join([data async for data in raw]) == packed  # de-chunked, not decoded
+            await raw.aclose()
+            again = await transport.exchange(origin, head, b"{}", timeouts={})
+            assert b"".join([data async for data in again]) == b"ok"
+            await again.aclose()
+            assert server.accepted == 1
+            await transport.aclose()
 
     run(scenario)
 
