@@ -4,8 +4,10 @@ httpx's default async transport runs each request through httpcore's pool, h11's
 machine and anyio's streams (a lock, a cancel scope and a checkpoint per read and write):
 about 40 % of a batch's CPU at 64 requests in flight, with one request per item. This
 transport keeps httpx above it (requests, headers, decoding, the proxy mounts) and does the
-rest in one layer: a keep-alive pool per origin, an `asyncio.Protocol` per connection, and
-the strict parser of `_h1wire`. Each request's head and body leave in one write.
+rest in one layer: a keep-alive pool per origin (here), an `asyncio.Protocol` per
+connection (`_h1conn`), and the strict parser of `_h1wire`. Each request's head and body
+leave in one write. `AsyncH1Transport.exchange` is the same below httpx: a request's head
+as bytes in, a `RawResponse` out.
 
 It raises httpx's own exceptions, with httpcore's meanings (`_translate` reads them):
 
@@ -31,7 +33,6 @@ sides allow another request; one given up midway (an error, a cancelled task) is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
@@ -39,213 +40,12 @@ from typing import Any
 
 import httpx
 
-from ._h1wire import Head, ProtocolError, ResponseReader, request_head
+from ._h1conn import Connection, wake
+from ._h1wire import Head, request_head
 
 __all__ = ["AsyncH1Transport", "RawResponse"]
 
-#: Unread response bytes held before the connection stops reading from its socket (the
-#: server then waits: back-pressure); reading resumes when the body's reader wants more.
-READ_LIMIT = 256 * 1024
-#: A request's head and body go out as one write, unless the body is larger than this.
-JOIN_LIMIT = 1 << 20
-
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
-
-
-class _Connection(asyncio.Protocol):
-    """One connection: the bytes that arrived, and a future for the task waiting for more."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, origin: _Origin) -> None:
-        self.loop = loop
-        self.origin = origin
-        self.transport: asyncio.Transport | None = None
-        self.reader = ResponseReader()
-        self.waiter: asyncio.Future[bool] | None = None  # a read waiting for bytes
-        self.drain: asyncio.Future[bool] | None = None  # a write waiting for room
-        self.ended = False  # the server closed its side, or the connection was lost
-        self.error: BaseException | None = None  # why it was lost, if by an error
-        self.reading_paused = False
-        self.writing_paused = False
-        self.idle = False  # in its origin's idle list
-        self.idle_since = 0.0
-
-    # ---------------------------------------------------------- asyncio's callbacks
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        if self.idle:  # bytes no request asked for: the connection cannot be trusted
-            self.origin.lost(self)
-            self.abort()
-            return
-        buffer = self.reader.buffer
-        buffer += data
-        if len(buffer) > READ_LIMIT and not self.reading_paused and self.transport is not None:
-            self.reading_paused = True
-            self.transport.pause_reading()
-        _wake(self.waiter, True)
-
-    def eof_received(self) -> bool:
-        self.ended = True
-        _wake(self.waiter, True)
-        if self.idle:
-            self.origin.lost(self)
-        return False  # asyncio closes the transport
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.ended = True
-        self.error = exc
-        _wake(self.waiter, True)
-        _wake(self.drain, True)
-        if self.idle:
-            self.origin.lost(self)
-
-    def pause_writing(self) -> None:
-        self.writing_paused = True
-
-    def resume_writing(self) -> None:
-        self.writing_paused = False
-        _wake(self.drain, True)
-
-    # ---------------------------------------------------------- used by the transport
-
-    def usable(self) -> bool:
-        """Whether an idle connection can carry a request (open, nothing unasked-for read)."""
-        transport = self.transport
-        return not (self.ended or self.reader.buffer or transport is None or transport.is_closing())
-
-    def abort(self) -> None:
-        """Close the connection now (what is unsent is dropped)."""
-        self.ended = True
-        if self.transport is not None:
-            self.transport.abort()
-
-    async def exchange(
-        self,
-        head: bytes,
-        body: bytes | AsyncIterable[bytes],
-        chunked: bool,
-        head_request: bool,
-        timeouts: Mapping[str, Any],
-        request: httpx.Request | None,
-    ) -> Head:
-        """Send a request; return its response's head (the body is read with `read_body`)."""
-        # As httpcore: after a failed write, read; the server may have answered (a 413).
-        with contextlib.suppress(httpx.WriteError):
-            await self._send(head, body, chunked, timeouts, request)
-        reader = self.reader
-        while True:
-            try:
-                answer = reader.head(head_request)
-            except ProtocolError as exc:
-                raise httpx.RemoteProtocolError(str(exc), request=request) from None
-            if answer is not None:
-                return answer
-            if self.ended:
-                self._raise_ended(request, "Server disconnected without sending a response.")
-            await self._more(timeouts.get("read"), request)
-
-    async def read_body(self, request: httpx.Request | None, timeouts: Mapping[str, Any]) -> bytes:
-        """The next bytes of the body; `b""` once it has ended."""
-        reader = self.reader
-        while True:
-            try:
-                data = reader.body()
-            except ProtocolError as exc:
-                raise httpx.RemoteProtocolError(str(exc), request=request) from None
-            if data or reader.done:
-                return data
-            if self.ended:
-                if self.error is not None:
-                    self._raise_ended(request, "")
-                try:
-                    reader.closed()
-                except ProtocolError as exc:
-                    raise httpx.RemoteProtocolError(str(exc), request=request) from None
-                return b""  # a body that the end of the connection ends
-            await self._more(timeouts.get("read"), request)
-
-    def _raise_ended(self, request: httpx.Request | None, nothing_read: str) -> None:
-        if self.error is not None:
-            raise httpx.ReadError(str(self.error) or type(self.error).__name__, request=request)
-        if nothing_read and not self.reader.buffer:
-            raise httpx.RemoteProtocolError(nothing_read, request=request)
-        raise httpx.RemoteProtocolError(
-            "The server closed the connection before the response head was complete.",
-            request=request,
-        )
-
-    async def _more(self, timeout: float | None, request: httpx.Request | None) -> None:
-        """Wait until more bytes arrive or the connection ends."""
-        if self.reading_paused and self.transport is not None:
-            self.reading_paused = False
-            self.transport.resume_reading()
-        waiter = self.waiter = self.loop.create_future()
-        timer = None if timeout is None else self.loop.call_later(timeout, _wake, waiter, False)
-        try:
-            arrived = await waiter
-        finally:
-            self.waiter = None
-            if timer is not None:
-                timer.cancel()
-        if not arrived:
-            raise httpx.ReadTimeout(f"Nothing was read for {timeout} s.", request=request)
-
-    async def _send(
-        self,
-        head: bytes,
-        body: bytes | AsyncIterable[bytes],
-        chunked: bool,
-        timeouts: Mapping[str, Any],
-        request: httpx.Request | None,
-    ) -> None:
-        if isinstance(body, bytes):
-            if len(body) > JOIN_LIMIT:
-                await self._write(head, timeouts, request)
-                await self._write(body, timeouts, request)
-            else:
-                await self._write(head + body, timeouts, request)
-            return
-        held = head  # sent with the first piece of the body
-        async for piece in body:
-            if not piece:
-                continue
-            if chunked:
-                piece = b"%x\r\n%s\r\n" % (len(piece), piece)
-            await self._write(held + piece, timeouts, request)
-            held = b""
-        await self._write(held + (b"0\r\n\r\n" if chunked else b""), timeouts, request)
-
-    async def _write(
-        self, data: bytes, timeouts: Mapping[str, Any], request: httpx.Request | None
-    ) -> None:
-        transport = self.transport
-        if self.ended or transport is None or transport.is_closing():
-            raise httpx.WriteError("The server closed the connection.", request=request)
-        if not data:
-            return
-        transport.write(data)
-        if not self.writing_paused:
-            return
-        timeout = timeouts.get("write")
-        drain = self.drain = self.loop.create_future()
-        timer = None if timeout is None else self.loop.call_later(timeout, _wake, drain, False)
-        try:
-            room = await drain
-        finally:
-            self.drain = None
-            if timer is not None:
-                timer.cancel()
-        if not room:
-            raise httpx.WriteTimeout(f"Nothing could be written for {timeout} s.", request=request)
-        if self.ended:
-            raise httpx.WriteError("The server closed the connection.", request=request)
-
-
-def _wake(future: asyncio.Future[Any] | None, value: object) -> None:
-    if future is not None and not future.done():
-        future.set_result(value)
 
 
 #: What a request waiting for its origin's pool is given: an idle connection, a slot to
@@ -273,13 +73,13 @@ class _Origin:
     )
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, limits: httpx.Limits, connections: set[_Connection]
+        self, loop: asyncio.AbstractEventLoop, limits: httpx.Limits, connections: set[Connection]
     ) -> None:
         self.loop = loop
         self.limit = limits.max_connections
         self.keep = limits.max_keepalive_connections
         self.expiry = limits.keepalive_expiry
-        self.idle: deque[_Connection] = deque()
+        self.idle: deque[Connection] = deque()
         self.count = 0
         self.waiters: deque[asyncio.Future[object]] = deque()
         self.connections = connections  # every open connection of the transport
@@ -287,7 +87,7 @@ class _Origin:
 
     async def acquire(
         self, timeout: float | None, request: httpx.Request | None
-    ) -> _Connection | None:
+    ) -> Connection | None:
         """An idle connection, or `None`: a slot counted for the caller to open one.
 
         Raises:
@@ -311,7 +111,7 @@ class _Origin:
 
     async def _wait(
         self, timeout: float | None, request: httpx.Request | None
-    ) -> _Connection | None:
+    ) -> Connection | None:
         waiter: asyncio.Future[object] = self.loop.create_future()
         self.waiters.append(waiter)
         timer = None
@@ -330,11 +130,11 @@ class _Origin:
             raise httpx.PoolTimeout(f"No connection came free within {timeout} s.", request=request)
         if given is _CLOSED:
             raise httpx.ConnectError("The pool closed while the request waited.", request=request)
-        if isinstance(given, _Connection):
+        if isinstance(given, Connection):
             return given
         return None
 
-    def release(self, connection: _Connection | None, reusable: bool) -> None:
+    def release(self, connection: Connection | None, reusable: bool) -> None:
         """A request is done with `connection` (`None`: with a slot it did not use)."""
         if connection is not None and reusable and connection.usable() and not self.closed:
             self._give(connection)
@@ -352,7 +152,7 @@ class _Origin:
             if not waiter.done():
                 waiter.set_result(given)
                 return
-        if isinstance(given, _Connection):
+        if isinstance(given, Connection):
             given.idle = True
             given.idle_since = self.loop.time()
             self.idle.append(given)
@@ -361,7 +161,7 @@ class _Origin:
         else:
             self.count -= 1
 
-    def _drop(self, connection: _Connection) -> None:
+    def _drop(self, connection: Connection) -> None:
         connection.idle = False
         connection.abort()
         self.connections.discard(connection)
@@ -373,9 +173,9 @@ class _Origin:
         while self.idle:
             self._drop(self.idle.pop())
         while self.waiters:
-            _wake(self.waiters.popleft(), _CLOSED)
+            wake(self.waiters.popleft(), _CLOSED)
 
-    def lost(self, connection: _Connection) -> None:
+    def lost(self, connection: Connection) -> None:
         """An idle connection was closed by the server: its slot is free."""
         self.idle.remove(connection)  # at most `keep` long, and only when one is lost
         connection.idle = False
@@ -395,13 +195,13 @@ class _Body(httpx.AsyncByteStream):
 
     def __init__(
         self,
-        connection: _Connection,
+        connection: Connection,
         origin: _Origin,
         request: httpx.Request | None,
         timeouts: Mapping[str, Any],
         keep_alive: bool,
     ) -> None:
-        self.connection: _Connection | None = connection
+        self.connection: Connection | None = connection
         self.origin = origin
         self.request = request
         self.timeouts = timeouts
@@ -480,7 +280,7 @@ class AsyncH1Transport(httpx.AsyncBaseTransport):
         self._limits = limits
         self._ssl_context = ssl_context
         self._origins: dict[tuple[bytes, bytes, int], _Origin] = {}
-        self._connections: set[_Connection] = set()
+        self._connections: set[Connection] = set()
         self._closed = False
 
     @staticmethod
@@ -580,12 +380,12 @@ class AsyncH1Transport(httpx.AsyncBaseTransport):
         key: tuple[bytes, bytes, int],
         request: httpx.Request | None,
         timeouts: Mapping[str, Any],
-    ) -> _Connection:
+    ) -> Connection:
         scheme, host, port = key
         tls = self._ssl_context if scheme == b"https" else None
         if scheme == b"https" and tls is None:
             tls = ssl.create_default_context()
-        connection = _Connection(origin.loop, origin)
+        connection = Connection(origin.loop, origin)
         making = origin.loop.create_connection(
             lambda: connection,
             host.decode("ascii"),

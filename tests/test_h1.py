@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agentkit import _h1
+from agentkit import _h1conn
 from agentkit._body import set_read_timeout
 from agentkit._h1 import AsyncH1Transport
 from agentkit._h1wire import request_head
@@ -350,7 +350,7 @@ def test_a_large_body_read_slowly_pauses_the_socket_and_arrives_whole() -> None:
                     received += data
                     connection = next(iter(http._transport._connections))  # type: ignore[attr-defined]
                     paused.append(connection.reading_paused)
-                    assert len(connection.reader.buffer) <= _h1.READ_LIMIT + 65536 * 4
+                    assert len(connection.reader.buffer) <= _h1conn.READ_LIMIT + 65536 * 4
                     await asyncio.sleep(0.001)
             assert received == body
             assert (await http.get(server.url)).text == "ok"  # and the connection was kept
