@@ -13,8 +13,12 @@ import asyncio
 import functools
 import ssl
 from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from ._h1 import AsyncH1Transport
 
 __all__ = [
     "ASYNC_POOLS",
@@ -22,6 +26,7 @@ __all__ = [
     "POOL_LIMITS",
     "AsyncPools",
     "current_loop",
+    "h1_transport",
     "tls_context",
 ]
 
@@ -84,6 +89,19 @@ def async_client() -> httpx.AsyncClient:
 
         join_writes(client._transport)  # type: ignore[arg-type]
     return client
+
+
+def h1_transport(client: httpx.AsyncClient, url: httpx.URL) -> AsyncH1Transport | None:
+    """The `_h1` transport that `client` sends `url` through, else `None`.
+
+    `None` for a pool under trio, and for a URL that goes through a proxy from the
+    environment: a caller that sends with `AsyncH1Transport.exchange` below httpx must send
+    that one through httpx instead.
+    """
+    from ._h1 import AsyncH1Transport
+
+    transport = client._transport_for_url(url)
+    return transport if isinstance(transport, AsyncH1Transport) else None
 
 
 class AsyncPools:
