@@ -15,7 +15,8 @@ requests), in both wire styles (`tools` with model "gpt-4o-mini", legacy `functi
 (`Agent.arun`, `httpx.AsyncClient`) entry points one conversation at a time, and through the
 async ones 64 at once (`c=64`: 64 conversations in flight under `asyncio.gather`, after a
 warm-up of as many, against the floor with its requests spread over 16 httpx pools, as
-agentkit's are: `bench_peers.py`'s "httpx floor, 16 pools"). All modes take some 20 minutes
+agentkit's are: `bench_peers.py`'s "httpx floor, 16 pools"; the floor's go through httpx's
+own transport, agentkit's async ones through `agentkit._h1`). All modes take some 20 minutes
 (callgrind runs Python some 50 times slower); `--only` picks modes by their label, e.g.
 `--only "c=64"` or `--only "tools, streamed"`. Instructions are not time: a cache miss, a
 system call or a switch between threads costs more than its instructions say, so compare
