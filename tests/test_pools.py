@@ -274,7 +274,8 @@ def test_the_async_pools_on_asyncio_are_h1_transports_sent_to_directly() -> None
             output = (await agent.arun("question")).output
             assert client._pools is not None
             made = [pool for pool in client._pools.clients if pool is not None]
-            assert made and all(isinstance(pool, AsyncH1Transport) for pool in made)
+            assert made
+            assert all(isinstance(pool, AsyncH1Transport) for pool in made)
             return output
 
     with LoopbackServer([Reply.text("answer")]) as server:
@@ -299,7 +300,8 @@ def test_with_a_proxy_in_the_environment_the_async_pools_are_httpx_clients(
             output = (await agent.arun("question")).output
             assert client._pools is not None
             made = [pool for pool in client._pools.clients if pool is not None]
-            assert made and all(isinstance(pool, httpx.AsyncClient) for pool in made)
+            assert made
+            assert all(isinstance(pool, httpx.AsyncClient) for pool in made)
             return output
 
     with LoopbackServer([Reply.text("answer")]) as server:
