@@ -38,7 +38,7 @@ from ._log import logger, logger_at
 from ._messages import Message, ModelResponse, StreamDelta
 from ._models import ApiStyle, ModelSettings
 from ._policy import Backoff, Clock, RetryPlan, Timeout
-from ._pools import AsyncPools, current_loop, sync_client
+from ._pools import AsyncPools, Pool, current_loop, sync_client
 from ._ratelimit import RateLimiter
 from ._tools import Tool
 from ._translate import translate
@@ -175,6 +175,12 @@ class ChatClient:
                 }
             )
             for stream in (False, True)
+        }
+        # The direct pools' requests (`_pools.AsyncPools.send`) get no client's defaults:
+        # these add the one that matters, the encodings httpx decodes whatever is installed.
+        self._direct_headers = {
+            stream: httpx.Headers([*headers.raw, (b"Accept-Encoding", b"gzip, deflate")])
+            for stream, headers in self._headers.items()
         }
         # The endpoint, parsed once per base URL: httpx parses a URL given as text again for
         # every request (some 15 µs), and takes a parsed one as it is.
@@ -453,12 +459,13 @@ class ChatClient:
 
             await (self.backoff.asleep or anyio.sleep)(wait)
         pools = await self._async_pools()
+        pool: Pool
         if pools is None:
-            index, client = -1, cast(httpx.AsyncClient, self._async_http_client)
+            index, pool = -1, cast(httpx.AsyncClient, self._async_http_client)
         else:
-            index, client = pools.acquire()
+            index, pool = pools.acquire()
         try:
-            async for item in self._aexchange(client, request, plan, send, deliver):
+            async for item in self._aexchange(pools, pool, request, plan, send, deliver):
                 yield item
         finally:
             if pools is not None:
@@ -466,7 +473,8 @@ class ChatClient:
 
     async def _aexchange(
         self,
-        client: httpx.AsyncClient,
+        pools: AsyncPools | None,
+        pool: Pool,
         request: ChatRequest,
         plan: RetryPlan,
         send: _Send,
@@ -476,14 +484,24 @@ class ChatClient:
         clock = Clock(self.timeout)
         reader: BodyReader | None = None
         with translate(clock, lambda: reader is not None and reader.sse, self._key):
-            http_request = client.build_request(
-                "POST",
-                send.url,
-                content=send.content,
-                headers=send.headers,
-                timeout=clock.httpx_timeout(),
-            )
-            response = await client.send(http_request, stream=True)
+            if isinstance(pool, httpx.AsyncClient):
+                http_request = pool.build_request(
+                    "POST",
+                    send.url,
+                    content=send.content,
+                    headers=send.headers,
+                    timeout=clock.httpx_timeout(),
+                )
+                response = await pool.send(http_request, stream=True)
+            else:  # one of agentkit's own pools, sent to directly
+                http_request = httpx.Request(
+                    "POST",
+                    send.url,
+                    content=send.content,
+                    headers=self._direct_headers[send.stream],
+                    extensions={"timeout": clock.httpx_timeout().as_dict()},
+                )
+                response = await cast(AsyncPools, pools).send(pool, http_request)
             watchdog = Watchdog.start()
             try:
                 reader = BodyReader(response.status_code, response.headers, self._key)

@@ -264,3 +264,85 @@ def test_idle_connections_are_checked_with_one_poll(
         assert asyncio.run(twice(f"{server.base_url}/models")) == [404, 404]
     assert polled  # the second request found the first's connection idle and checked it
     assert all(callable(getattr(sock, "fileno", None)) for sock in polled)
+
+
+def test_the_async_pools_on_asyncio_are_h1_transports_sent_to_directly() -> None:
+    from agentkit._h1 import AsyncH1Transport
+
+    async def ask(client: ChatClient) -> str:
+        async with Agent("gpt-4", client=client) as agent:
+            output = (await agent.arun("question")).output
+            assert client._pools is not None
+            made = [pool for pool in client._pools.clients if pool is not None]
+            assert made
+            assert all(isinstance(pool, AsyncH1Transport) for pool in made)
+            return output
+
+    with LoopbackServer([Reply.text("answer")]) as server:
+        client = ChatClient(api_key="sk-test", base_url=server.base_url)
+        assert asyncio.run(ask(client)) == "answer"
+        # What httpx's client would have added that matters: the encodings it decodes.
+        sent = server.headers[0]
+        assert sent["accept-encoding"] == "gzip, deflate"
+        assert sent["authorization"] == "Bearer sk-test"
+        assert sent["user-agent"].startswith("agentkit/")
+
+
+def test_with_a_proxy_in_the_environment_the_async_pools_are_httpx_clients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # httpx mounts the proxy's transport on its clients; a direct send would go around it.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # httpx goes to the loopback server itself
+
+    async def ask(client: ChatClient) -> str:
+        async with Agent("gpt-4", client=client) as agent:
+            output = (await agent.arun("question")).output
+            assert client._pools is not None
+            made = [pool for pool in client._pools.clients if pool is not None]
+            assert made
+            assert all(isinstance(pool, httpx.AsyncClient) for pool in made)
+            return output
+
+    with LoopbackServer([Reply.text("answer")]) as server:
+        assert asyncio.run(ask(ChatClient(api_key="sk-test", base_url=server.base_url))) == "answer"
+
+
+def test_the_direct_pools_keep_cookies_and_decode_gzip_as_httpx_clients_do() -> None:
+    import gzip
+    import json
+
+    from agentkit.testing import Fault
+
+    completion = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-4",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "unzipped"},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+    zipped = Fault(
+        200,
+        gzip.compress(json.dumps(completion).encode()),
+        (
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+            ("set-cookie", "session=abc; Path=/"),
+        ),
+    )
+
+    async def ask(client: ChatClient) -> list[str]:
+        async with Agent("gpt-4", client=client) as agent:
+            return [(await agent.arun(f"question {n}")).output for n in range(3)]
+
+    with LoopbackServer([zipped, Reply.text("second"), Reply.text("third")]) as server:
+        client = ChatClient(api_key="sk-test", base_url=server.base_url)
+        assert asyncio.run(ask(client)) == ["unzipped", "second", "third"]
+    assert "cookie" not in server.headers[0]
+    assert [sent.get("cookie") for sent in server.headers[1:]] == ["session=abc"] * 2
