@@ -15,9 +15,13 @@ Each item is one request (a question answered in text), so the bound is `concurr
 latency` items a second. The simulator runs in its own process.
 
 Part 1 (one process): the batch runs through `agentkit.batch` as a library user would, at
-each `--concurrency`. Printed: items, seconds, throughput, its share of the bound, the peak
-memory (RSS) growth of this process per conversation in flight, and how busy the client and
-the simulator kept a core (CPU seconds per second: near 100% the process is the bottleneck).
+each `--concurrency`, each in a new agent (new pools). Printed: items, the whole run's rate,
+the time to the first result, the throughput between the 10th and the 90th percent of
+results (as in part 2: the process's first-run costs are left out, such as loading the
+`tokens` extra's tokenizer, about 0.35 s of the first conversation, the event loop held) and
+its share of the bound, the peak memory (RSS) growth of this process per conversation in
+flight, and how busy the client and the simulator kept a core (CPU seconds per second: near
+100% the process is the bottleneck).
 
 Part 2 (scaling): `agentkit batch`'s own job (input file, output file, progress, and with
 `--workers` above one, worker processes) at `--scaling-concurrency` over all workers, for
@@ -107,26 +111,35 @@ def part_one(base_url: str, server_pid: int, args: argparse.Namespace) -> None:
         before = peak_rss_mb()
         cpu = (cpu_seconds(), cpu_seconds(server_pid))
         started = time.perf_counter()
-        failed = sum(not r.ok for r in batch(agent, items, concurrency=concurrency))
+        times, failed = [], 0
+        for result in batch(agent, items, concurrency=concurrency):
+            times.append(time.perf_counter())
+            failed += not result.ok
         seconds = time.perf_counter() - started
         busy = (cpu_seconds() - cpu[0], cpu_seconds(server_pid) - cpu[1])
         growth = peak_rss_mb() - before
         rate = count / seconds
+        # As in part two: the rate between the 10th and the 90th percent of results, with
+        # the process's first-run costs (its first pools, the tokenizer's load) left out.
+        low, high = times[len(times) // 10], times[len(times) * 9 // 10]
+        steady = (len(times) * 8 // 10) / (high - low)
         loads = (busy[0] / seconds, busy[1] / seconds)
-        rows.append((concurrency, count, failed, seconds, rate, rate / bound, growth, loads))
-        GOALS[f"one worker c={concurrency}"] = (rate, rate / bound, loads)
+        first = times[0] - started
+        rows.append((concurrency, count, failed, rate, first, steady, growth, loads))
+        GOALS[f"one worker c={concurrency}"] = (steady, steady / bound, loads, rate / bound)
     print(
         f"one process (agentkit.batch); latency {args.latency * 1000:.0f} ms, one request an item"
     )
     print(
-        f"{'conc':>5} {'items':>6} {'failed':>6} {'seconds':>8} {'items/s':>9} "
-        f"{'of bound':>9} {'RSS growth / in flight':>23} {'CPU: client, simulator':>23}"
+        f"{'conc':>5} {'items':>6} {'failed':>6} {'whole run':>10} {'first result':>12} "
+        f"{'items/s':>9} {'of bound':>9} {'RSS growth / in flight':>23} "
+        f"{'CPU: client, simulator':>23}"
     )
-    for concurrency, count, failed, seconds, rate, share, growth, loads in rows:
+    for concurrency, count, failed, rate, first, steady, growth, loads in rows:
         print(
-            f"{concurrency:>5} {count:>6} {failed:>6} {seconds:>8.2f} {rate:>9.1f} "
-            f"{share:>8.1%} {growth * 1024 / concurrency:>19.0f} KiB"
-            f" {loads[0]:>14.0%} {loads[1]:>8.0%}"
+            f"{concurrency:>5} {count:>6} {failed:>6} {rate:>8.1f}/s {first:>11.2f}s "
+            f"{steady:>9.1f} {steady / (concurrency / args.latency):>8.1%}"
+            f" {growth * 1024 / concurrency:>19.0f} KiB {loads[0]:>14.0%} {loads[1]:>8.0%}"
         )
 
 
@@ -349,12 +362,12 @@ def goals(args: argparse.Namespace) -> None:
     print("simulator (its CPU is in % of one core; the client's work is what is left):")
     one = GOALS.get("one worker c=64")
     if one is not None:
-        rate, share, (client, simulator) = one
+        rate, share, (client, simulator), whole = one
         print(
             f"  c=64, one worker: {rate:.0f} items/s = {share:.1%} of the bound "
             f"{64 / args.latency:.0f}/s"
-            f" (goal >= 90%: {'met' if share >= 0.9 else 'NOT met'}); CPU client {client:.0%},"
-            f" simulator {simulator:.0%}"
+            f" (goal >= 90%: {'met' if share >= 0.9 else 'NOT met'}; the whole run, first"
+            f" result included: {whole:.1%}); CPU client {client:.0%}, simulator {simulator:.0%}"
         )
     scaling = GOALS.get("scaling")
     if scaling is not None and scaling[2]:
