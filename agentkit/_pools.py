@@ -2,9 +2,11 @@
 
 The sync driver uses one `httpx.Client`, whose connections send a request's head and its
 body in one write (`_joined`). The async driver spreads its requests over `ASYNC_POOLS`
-small `httpx.AsyncClient`s per event loop (`AsyncPools`); on asyncio their transport is
-`_h1`'s, under trio httpx's own with `_joined`'s connections. Clients the user passes in
-are used as they are; these are only the ones agentkit makes.
+small pools per event loop (`AsyncPools`): on asyncio with no proxy in the environment,
+`_h1` transports that requests are handed to directly (`AsyncPools.send`); else
+`httpx.AsyncClient`s, on asyncio with `_h1`'s transport, under trio with httpx's own and
+`_joined`'s connections. Clients the user passes in are used as they are; these are only
+the ones agentkit makes.
 """
 
 from __future__ import annotations
