@@ -228,31 +228,16 @@ class RawResponse:
     `aclose()`: the connection goes back to its pool if the body was read to its end.
     """
 
-    __slots__ = ("_headers", "body", "head")
+    __slots__ = ("body", "head")
 
     def __init__(self, head: Head, body: _Body) -> None:
         self.head = head
         self.body = body
-        self._headers: dict[str, str] | None = None
 
     @property
     def status(self) -> int:
         """The status code."""
         return self.head.status
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The fields, names in lower case and values decoded as Latin-1.
-
-        A repeated field's values (`set-cookie` too) are joined with ", ".
-        """
-        if self._headers is None:
-            fields: dict[str, str] = {}
-            for name, value in self.head.headers:
-                key, text = name.decode("ascii").lower(), value.decode("latin-1")
-                fields[key] = f"{fields[key]}, {text}" if key in fields else text
-            self._headers = fields
-        return self._headers
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self.body.__aiter__()
