@@ -164,16 +164,22 @@ class Connection(asyncio.Protocol):
         if self.reading_paused and self.transport is not None:
             self.reading_paused = False
             self.transport.resume_reading()
-        waiter = self.waiter = self.loop.create_future()
-        timer = None if timeout is None else self.loop.call_later(timeout, wake, waiter, False)
+        self.waiter = self.loop.create_future()
         try:
-            arrived = await waiter
+            arrived = await self._until(self.waiter, timeout)
         finally:
             self.waiter = None
-            if timer is not None:
-                timer.cancel()
         if not arrived:
             raise httpx.ReadTimeout(f"Nothing was read for {timeout} s.", request=request)
+
+    async def _until(self, future: asyncio.Future[bool], timeout: float | None) -> bool:
+        """What a callback sets `future` to (`wake`), or `False` once `timeout` has passed."""
+        timer = None if timeout is None else self.loop.call_later(timeout, wake, future, False)
+        try:
+            return await future
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _send(
         self,
@@ -212,14 +218,11 @@ class Connection(asyncio.Protocol):
         if not self.writing_paused:
             return
         timeout = timeouts.get("write")
-        drain = self.drain = self.loop.create_future()
-        timer = None if timeout is None else self.loop.call_later(timeout, wake, drain, False)
+        self.drain = self.loop.create_future()
         try:
-            room = await drain
+            room = await self._until(self.drain, timeout)
         finally:
             self.drain = None
-            if timer is not None:
-                timer.cancel()
         if not room:
             raise httpx.WriteTimeout(f"Nothing could be written for {timeout} s.", request=request)
         if self.ended:

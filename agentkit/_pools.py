@@ -99,9 +99,7 @@ def async_client() -> httpx.AsyncClient:
     """
     client = httpx.AsyncClient(limits=ASYNC_POOL_LIMITS, verify=tls_context())
     if current_loop() is not None:
-        from ._h1 import AsyncH1Transport
-
-        client._transport = AsyncH1Transport(limits=ASYNC_POOL_LIMITS, ssl_context=tls_context())
+        client._transport = async_transport()
     else:
         from ._joined import join_writes
 
