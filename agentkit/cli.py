@@ -207,6 +207,11 @@ def _batch(args: argparse.Namespace) -> int:
         status=status,
     )
     if args.engine == "ray":  # the conversations run on a Ray cluster; the rest stays here
+        if args.address is None:
+            # The cluster Ray starts is this run's alone: on 127.0.0.1, listening nowhere
+            # else. Ray reads this when it is imported (next line); left unset, it puts a
+            # one-machine cluster on the machine's outward address, open on every interface.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         from ._ray_job import use_ray
 
         use_ray(job, address=args.address, actors=args.actors)

@@ -181,9 +181,11 @@ def run_local(
 
 def start_ray(cpus: int) -> None:
     """A Ray cluster of `cpus` CPUs on this machine, on 127.0.0.1 only, for `--engine ray`."""
+    # Ray reads these when it is imported, not when the cluster starts: set after the import,
+    # 127.0.0.1 becomes the machine's outward address and the servers listen on all of them.
+    os.environ.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0")
     import ray
 
-    os.environ.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0")
     ray.init(
         num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,6 +10,12 @@ import pytest
 import structlog
 
 from agentkit.testing import block_network
+
+# Ray reads these once, when it is imported (so before any test module imports it): a test
+# cluster started with `_node_ip_address="127.0.0.1"` then stays on 127.0.0.1, its servers
+# listening there only. Set later, Ray swaps in the machine's outward address and its servers
+# listen on every interface. Subprocesses the tests start inherit them.
+os.environ.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0")
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ since the workers cannot import this test module.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -35,14 +36,13 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.*"),
 ]
 
-LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
-
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    """A two-CPU Ray cluster on 127.0.0.1 for this module; its address, for other drivers."""
-    saved = {name: os.environ.get(name) for name in LOOPBACK_ONLY}
-    os.environ.update(LOOPBACK_ONLY)
+    """A two-CPU Ray cluster on 127.0.0.1 for this module; its address, for other drivers.
+
+    conftest.py keeps it there: it sets Ray's environment before Ray is imported.
+    """
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.init(
         num_cpus=2,
@@ -57,11 +57,6 @@ def cluster() -> Iterator[str]:
     finally:
         ray.shutdown()
         ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 FAST = Backoff(initial=0.01, maximum=0.05, jitter=0)
@@ -95,6 +90,64 @@ class FlakyModel:
         if number % 10 == 3 and first:
             return Fault.server_error(500)
         return Reply.text(f"answer {number}")
+
+
+def listening_hosts(port: int) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses something on this machine listens on at TCP `port` (Linux: /proc);
+    IPv4 addresses mapped into IPv6 as IPv4 ones."""
+    hosts = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                # /proc writes each 32-bit word in host order (little-endian here).
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                host = ipaddress.ip_address(words)
+                mapped = getattr(host, "ipv4_mapped", None)
+                hosts.add(mapped or host)
+    return hosts
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket tables")
+def test_the_cluster_listens_on_loopback_only(cluster):
+    """The test cluster is on 127.0.0.1, and its GCS and raylet listen nowhere else."""
+    host, _, gcs_port = cluster.rpartition(":")
+    assert host == "127.0.0.1"
+    (node,) = ray.nodes()  # type: ignore[no-untyped-call]
+    assert node["NodeManagerAddress"] == "127.0.0.1"
+    for port in (int(gcs_port), node["NodeManagerPort"]):
+        hosts = listening_hosts(port)
+        assert hosts, port
+        assert all(host.is_loopback for host in hosts), hosts
+
+
+def test_engine_ray_without_address_starts_a_cluster_on_loopback_only(tmp_path):
+    """Without --address the command's own cluster is on 127.0.0.1 (a fresh process, without
+    the setting conftest.py gives the tests)."""
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_input(source, 3)
+    script = (
+        "import sys; from agentkit.cli import main; status = main(sys.argv[1:]); "
+        "import ray; print(status, ray.get_runtime_context().gcs_address)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
+    with LoopbackServer(answer) as server:
+        argv = ["batch", str(source), "--out", str(out), "--base-url", server.base_url]
+        done = subprocess.run(
+            [sys.executable, "-c", script, *argv, "--engine", "ray", "--actors", "1"],
+            env={**env, "GOAPI_KEY": "sk-test"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    status, address = done.stdout.split()[-2:]
+    assert status == "0"
+    assert address.startswith("127.0.0.1:")
+    assert len(records(out)) == 3
 
 
 def test_map_agents_runs_500_items_with_faults_one_result_each(cluster):
@@ -424,7 +477,7 @@ def test_engine_ray_with_an_mcp_server_that_cannot_start_says_so(cluster, tmp_pa
         argv += ["--base-url", server.base_url, "--mcp", "python -c pass", "--address", cluster]
         done = subprocess.run(
             [sys.executable, "-m", "agentkit.cli", *argv],
-            env={**os.environ, **LOOPBACK_ONLY, "GOAPI_KEY": "sk-test"},
+            env={**os.environ, "GOAPI_KEY": "sk-test"},
             capture_output=True,
             text=True,
             timeout=300,
@@ -451,7 +504,7 @@ def test_a_killed_driver_resumes_without_loss_or_duplicates(cluster, tmp_path, m
         command = [sys.executable, "-m", "agentkit.cli", "batch", str(source), "--out", str(out)]
         driver = subprocess.Popen(
             [*command, *common, "--address", cluster, "--actors", "2"],
-            env={**os.environ, **LOOPBACK_ONLY},
+            env=dict(os.environ),
             stderr=stderr,
             start_new_session=True,
         )
