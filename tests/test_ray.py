@@ -98,7 +98,8 @@ def listening_hosts(port: int) -> set[ipaddress.IPv4Address | ipaddress.IPv6Addr
     hosts = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
+            fields = line.split()
+            local, state = fields[1], fields[3]
             address, _, hex_port = local.partition(":")
             if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
                 raw = bytes.fromhex(address)
@@ -504,7 +505,6 @@ def test_a_killed_driver_resumes_without_loss_or_duplicates(cluster, tmp_path, m
         command = [sys.executable, "-m", "agentkit.cli", "batch", str(source), "--out", str(out)]
         driver = subprocess.Popen(
             [*command, *common, "--address", cluster, "--actors", "2"],
-            env=dict(os.environ),
             stderr=stderr,
             start_new_session=True,
         )
